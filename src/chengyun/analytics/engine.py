@@ -1,0 +1,122 @@
+"""The analytics engine (DuckDB in-process by default, PySpark on request) behind one small interface.
+Engine-specific code lives here and nowhere else."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import ibis
+
+from chengyun.core.errors import EngineUnavailable
+from chengyun.core.settings import Settings
+from chengyun.lake.reader import table_files
+from chengyun.lake.tables import get_table
+
+_counter = itertools.count()
+
+
+class Engine:
+    """Reads lake tables for a set of tenants and dates as Ibis tables, and executes Ibis expressions."""
+
+    name = "base"
+
+    def __init__(self, lake: Path) -> None:
+        self.lake = lake
+        self.con: Any = None
+
+    def _files(self, table: str, tenants: list[str], start: date | None, end: date | None) -> list[str]:
+        return table_files(self.lake, table, tenants, start, end)
+
+    def scan(self, table: str, tenants: list[str], start: date | None, end: date | None) -> Any:
+        """The rows of ``table`` in the pruned partitions, as an Ibis table with the declared schema."""
+        files = self._files(table, tenants, start, end)
+        if not files:
+            return ibis.memtable(get_table(table).schema.empty_table())
+        return self._read(table, files)
+
+    def _read(self, table: str, files: list[str]) -> Any:
+        raise NotImplementedError
+
+    def period_table(self, table: str, tenants: list[str], start: datetime, end: datetime) -> Any:
+        """Rows of a table whose time column falls in ``[start, end)`` (UTC), for the tenants."""
+        spec = get_table(table)
+        t = self.scan(table, tenants, start.date(), (end - timedelta(microseconds=1)).date())
+        col = t[spec.time_column]
+        return t.filter(t.tenant.isin(tenants), col >= ibis.literal(start, type="timestamp"),
+                        col < ibis.literal(end, type="timestamp"))
+
+    def asof_table(self, table: str, tenants: list[str], end: datetime) -> Any:
+        """Every row of a table before ``end`` (UTC): dimensions as they stood, or all history of a fact."""
+        spec = get_table(table)
+        t = self.scan(table, tenants, None, end.date())
+        return t.filter(t.tenant.isin(tenants), t[spec.time_column] < ibis.literal(end, type="timestamp"))
+
+    def execute(self, expr: Any) -> Any:
+        """Run an Ibis expression on this engine."""
+        return self.con.execute(expr)
+
+    def close(self) -> None:
+        """Release the engine's resources."""
+
+
+class DuckDBEngine(Engine):
+    """DuckDB in-process: the default, no server needed."""
+
+    name = "duckdb"
+
+    def __init__(self, lake: Path, threads: int | None = None) -> None:
+        super().__init__(lake)
+        self.con = ibis.duckdb.connect(threads=threads or os.cpu_count() or 2)
+
+    def _read(self, table: str, files: list[str]) -> Any:
+        return self.con.read_parquet(files, table_name=f"{table}_{next(_counter)}")
+
+    def close(self) -> None:
+        """Close the DuckDB connection."""
+        self.con.disconnect()
+
+
+class SparkEngine(Engine):
+    """PySpark, local or on a cluster (``spark_master``); reads the same Parquet files unchanged."""
+
+    name = "spark"
+    _session: Any = None
+
+    def __init__(self, lake: Path, master: str) -> None:
+        super().__init__(lake)
+        try:
+            from pyspark.sql import SparkSession
+        except ImportError as exc:
+            raise EngineUnavailable("the Spark engine needs pyspark", fix="pip install 'chengyun[spark]' (and a Java 17 runtime)") from exc
+        if SparkEngine._session is None:
+            SparkEngine._session = (
+                SparkSession.builder.master(master).appName("chengyun")
+                .config("spark.sql.session.timeZone", "UTC")
+                .config("spark.ui.enabled", "false")
+                .config("spark.ui.showConsoleProgress", "false")
+                .config("spark.sql.shuffle.partitions", "4")
+                .config("spark.driver.memory", os.environ.get("CHENGYUN_SPARK_DRIVER_MEMORY", "2g"))
+                .getOrCreate()
+            )
+            SparkEngine._session.sparkContext.setLogLevel("ERROR")
+        self.session = SparkEngine._session
+        self.con = ibis.pyspark.connect(self.session)
+
+    def _read(self, table: str, files: list[str]) -> Any:
+        name = f"{table}_{next(_counter)}"
+        self.session.read.parquet(*files).createOrReplaceTempView(name)
+        return self.con.table(name)
+
+
+def connect(settings: Settings, engine: str | None = None) -> Engine:
+    """The engine named by ``engine`` or the settings (duckdb | spark)."""
+    which = engine or settings.engine
+    if which == "duckdb":
+        return DuckDBEngine(settings.lake)
+    if which == "spark":
+        return SparkEngine(settings.lake, settings.spark_master)
+    raise EngineUnavailable(f"engine {which!r} is not known", fix="use --engine duckdb or --engine spark")

@@ -1,0 +1,95 @@
+"""Infrastructure measures (ICT 基础设施): availability, online rate, data completeness, outage MTTR."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ibis
+
+from chengyun.analytics.kit import epoch, ratio, single, ts
+from chengyun.analytics.registry import Input, Measure, MeasureContext
+
+OUTAGE_FACTOR = 3  # a gap longer than three expected intervals is an outage (离线)
+
+
+def _active_seconds(a: Any, ctx: MeasureContext) -> Any:
+    """Seconds each asset was in service within the period."""
+    start, end = epoch(ts(ctx.start)), epoch(ts(ctx.end))
+    until = ibis.least(end, epoch(a.retired_at).fill_null(end))
+    since = ibis.greatest(start, epoch(a.installed_at))
+    return ibis.greatest(until - since, 0.0)
+
+
+def _bucket_s(a: Any) -> Any:
+    return ibis.greatest(a.expected_interval_s.cast("float64"), 3600.0)
+
+
+def _availability(ctx: MeasureContext) -> Any:
+    """Buckets (one hour, or one expected interval if longer) with any reading / buckets in service."""
+    assert ctx.table and ctx.asof
+    a = ctx.asof("assets")
+    t = ctx.table("telemetry")
+    j = t.join(a.select("asset_id", "expected_interval_s"), "asset_id")
+    key = j.asset_id.concat("|", (epoch(j.ts) / _bucket_s(j)).floor().cast("int64").cast("string"))
+    seen = j.aggregate(n=key.nunique()).n.as_scalar()
+    expected = a.aggregate(n=(_active_seconds(a, ctx) / _bucket_s(a)).sum()).n.as_scalar()
+    return ibis.least(seen.cast("float64") / expected.nullif(0.0), 1.0)
+
+
+def _completeness_parts(a: Any, ctx: MeasureContext) -> dict[str, Any]:
+    per_report = a.metric_count.cast("float64")
+    return {"expected": (_active_seconds(a, ctx) / a.expected_interval_s.cast("float64") * per_report).sum()}
+
+
+def _completeness(parts: dict[str, float | None], _ctx: MeasureContext) -> float | None:
+    got, exp = parts.get("readings"), parts.get("expected")
+    return None if got is None or not exp else min(float(got) / float(exp), 1.0)
+
+
+def _mttr(ctx: MeasureContext) -> Any:
+    """Mean length in hours of the gaps longer than OUTAGE_FACTOR expected intervals."""
+    assert ctx.table and ctx.asof
+    a = ctx.asof("assets").select("asset_id", "expected_interval_s")
+    t = ctx.table("telemetry").select("asset_id", "ts").distinct()
+    w = ibis.window(group_by="asset_id", order_by="ts")
+    g = t.mutate(prev=t.ts.lag().over(w)).join(a, "asset_id")
+    gap = epoch(g.ts) - epoch(g.prev)
+    limit = OUTAGE_FACTOR * g.expected_interval_s.cast("float64")
+    outages = g.filter(g.prev.notnull() & (gap > limit))
+    return outages.aggregate(h=((epoch(outages.ts) - epoch(outages.prev)) / 3600.0).mean()).h.as_scalar()
+
+
+MEASURES = [
+    Measure(
+        name="infra.device_availability", title="设备可用率", title_en="Device availability", unit="ratio",
+        direction="higher", custom=_availability, tables=("telemetry", "assets"),
+        description="Share of the time in service during which each device reported: hours (or expected "
+        "intervals, when longer) with at least one reading over those it was installed and not retired.",
+    ),
+    Measure(
+        name="infra.online_rate", title="设备在线率", title_en="Online rate", unit="ratio", direction="higher",
+        inputs=(
+            Input("telemetry", lambda t, c: {"online": t.asset_id.nunique(where=t.ts >= ts(c.end) - ibis.interval(days=1))}),
+            Input("assets", lambda a, c: {"active": a.count(where=a.retired_at.isnull() | (a.retired_at >= ts(c.end)))}),
+        ),
+        combine=ratio("online", "active"),
+        description="Share of assets in service at the end of the period that reported in its last 24 hours.",
+    ),
+    Measure(
+        name="infra.data_completeness", title="数据完整率", title_en="Data completeness", unit="ratio",
+        direction="higher",
+        inputs=(Input("telemetry", lambda t, c: {"readings": t.count()}), Input("assets", _completeness_parts)),
+        combine=_completeness,
+        description="Readings received over readings expected from each asset's reporting interval and metrics.",
+    ),
+    Measure(
+        name="infra.outage_mttr_hours", title="故障平均修复时长", title_en="Outage MTTR", unit="h",
+        direction="lower", custom=_mttr, tables=("telemetry", "assets"),
+        description="Mean duration in hours of outages: reporting gaps longer than three expected intervals.",
+    ),
+    Measure(
+        name="infra.asset_count", title="在运设备数", title_en="Assets in service", unit="count", direction="higher",
+        inputs=(Input("assets", lambda a, c: {"n": a.count(where=a.retired_at.isnull() | (a.retired_at >= ts(c.end)))}),),
+        combine=single("n"), description="Assets installed before the period end and not retired by then.",
+    ),
+]

@@ -1,0 +1,64 @@
+"""Data resource measures (数据资源): catalogue coverage, quality, freshness, openness, sharing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chengyun.analytics.kit import epoch, hours_between, ratio, ts
+from chengyun.analytics.registry import Input, Measure, MeasureContext
+
+
+def _quality(parts: dict[str, float | None], _c: MeasureContext) -> float | None:
+    checked, failed = parts.get("checked"), parts.get("failed")
+    if not checked or failed is None:
+        return None
+    return 100.0 * (1.0 - float(failed) / float(checked))
+
+
+def _freshness(ctx: MeasureContext) -> Any:
+    """Share of catalogued datasets whose last update is no older than their update cycle at period end."""
+    assert ctx.table and ctx.asof
+    d = ctx.asof("datasets")
+    u = ctx.asof("dataset_updates")
+    last = u.group_by("dataset_id").aggregate(last=u.updated_at.max())
+    j = d.left_join(last, "dataset_id")
+    age_days = (epoch(ts(ctx.end)) - epoch(j["last"])) / 86400.0
+    fresh = j["last"].notnull() & (age_days <= j.update_cycle_days.cast("float64"))
+    return j.aggregate(r=fresh.cast("int64").sum().cast("float64") / j.count().nullif(0)).r.as_scalar()
+
+
+def _m(name: str, title: str, title_en: str, unit: str, direction: str, table: str, parts: Any, combine: Any,
+       desc: str) -> Measure:
+    return Measure(name=name, title=title, title_en=title_en, unit=unit, direction=direction,  # type: ignore[arg-type]
+                   inputs=(Input(table, parts),), combine=combine, description=desc)
+
+
+MEASURES = [
+    _m("data.catalog_coverage", "目录编制率", "Catalogue coverage", "ratio", "higher", "datasets",
+       lambda d, c: {"catalogued": d.count(where=d.catalogued), "n": d.count()}, ratio("catalogued", "n"),
+       "Share of registered datasets described in the data resource catalogue."),
+    _m("data.open_rate", "数据开放率", "Open data rate", "ratio", "higher", "datasets",
+       lambda d, c: {"open": d.count(where=d.open), "n": d.count()}, ratio("open", "n"),
+       "Share of registered datasets published as open data."),
+    _m("data.shareable_rate", "可共享率", "Shareable rate", "ratio", "higher", "datasets",
+       lambda d, c: {"shareable": d.count(where=d.sharing_type != "none"), "n": d.count()}, ratio("shareable", "n"),
+       "Share of datasets whose sharing type is unconditional or conditional (无条件/有条件共享)."),
+    _m("data.quality_score", "数据质量得分", "Data quality score", "score", "higher", "quality_results",
+       lambda q, c: {"checked": q.rows_checked.sum(), "failed": q.rows_failed.sum()}, _quality,
+       "100 × (1 − failing rows / checked rows) over every quality check run in the period."),
+    Measure(name="data.freshness_rate", title="数据及时更新率", title_en="Freshness rate", unit="ratio",
+            direction="higher", custom=_freshness, tables=("datasets", "dataset_updates"),
+            description="Share of datasets updated within their update cycle as of the end of the period."),
+    _m("data.update_count", "数据更新次数", "Dataset updates", "count", "higher", "dataset_updates",
+       lambda u, c: {"n": u.count()}, lambda p, c: None if p.get("n") is None else float(p["n"] or 0),
+       "Dataset refreshes in the period."),
+    _m("data.sharing_fulfilment_rate", "共享需求满足率", "Sharing fulfilment rate", "ratio", "higher",
+       "sharing_requests", lambda s, c: {"granted": s.count(where=s.granted), "n": s.count()}, ratio("granted", "n"),
+       "Share of sharing requests made in the period that were granted."),
+    _m("data.sharing_mean_days", "共享平均响应天数", "Mean days to decide a sharing request", "d", "lower",
+       "sharing_requests",
+       lambda s, c: {"hours": hours_between(s.decided_at, s.requested_at).sum(where=s.decided_at.notnull()),
+                     "decided": s.count(where=s.decided_at.notnull())},
+       lambda p, c: None if not p.get("decided") or p.get("hours") is None else float(p["hours"]) / float(p["decided"]) / 24,
+       "Mean days from request to decision, over decided requests made in the period."),
+]

@@ -1,0 +1,84 @@
+"""Shared fixtures: a fresh workspace, service gates (skip outside CI, fail in CI), the demo workspace."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from datetime import date
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+from chengyun.core.db import migrate
+from chengyun.core.settings import Settings
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+DEMO_TODAY = date(2026, 11, 26)
+
+
+def need(condition: bool, reason: str) -> None:
+    """Skip with ``reason`` when ``condition`` fails — except in CI, where a missing service is a failure."""
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"required in CI: {reason}")
+    pytest.skip(reason)
+
+
+def port_open(url: str, default_port: int) -> bool:
+    """Whether something accepts TCP connections at the URL's host and port."""
+    u = urlparse(url)
+    try:
+        with socket.create_connection((u.hostname or "127.0.0.1", u.port or default_port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Settings:
+    """A new, migrated workspace in a temporary folder (SQLite state DB)."""
+    settings = Settings(workspace=tmp_path / "ws")
+    migrate(settings)
+    return settings
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """The third-party test data beside the project (skips when absent outside CI)."""
+    need((SHARED / "data").is_dir(), f"../shared/data not found at {SHARED}")
+    return SHARED / "data"
+
+
+@pytest.fixture
+def pg_url() -> str:
+    """The PostgreSQL URL for tests (CHENGYUN_TEST_DATABASE_URL)."""
+    url = os.environ.get("CHENGYUN_TEST_DATABASE_URL", "")
+    need(bool(url), "CHENGYUN_TEST_DATABASE_URL is not set (PostgreSQL tests)")
+    need(port_open(url.replace("postgresql+psycopg", "postgresql"), 5432), f"PostgreSQL does not answer at {url}")
+    return url
+
+
+@pytest.fixture
+def chromium() -> str:
+    """Path of Debian's Chromium for browser tests."""
+    path = os.environ.get("CHENGYUN_TEST_CHROMIUM", "/usr/bin/chromium")
+    need(os.path.exists(path), f"Chromium not found at {path} (apt-get install chromium)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def demo_workspace(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """A demo city generated, evaluated for every pack and quarter, and reported — once per test session."""
+    from rich.console import Console
+
+    from chengyun.demo.flow import run_demo
+
+    root = tmp_path_factory.mktemp("demo")
+    settings = Settings(workspace=root / "ws")
+    run_demo(settings=settings, scale="tiny", seed=11, console=Console(quiet=True), today=DEMO_TODAY)
+    yield settings
+    shutil.rmtree(root, ignore_errors=True)
