@@ -226,6 +226,7 @@ def evidence_record(node: dict[str, Any], tz: str) -> dict[str, Any]:
         "measure": ev.get("measure") or node.get("measure") or DASH, "title": ev.get("title") or DASH,
         "value": fmt_value(value, node.get("unit")), "raw_value": value, "unit": node.get("unit"),
         "parts": ev.get("parts") or {}, "parts_text": fmt_parts(ev.get("parts")) or DASH,
+        "parts_list": [(k, fmt_plain(v)) for k, v in (ev.get("parts") or {}).items()],
         "tables": ", ".join(ev.get("tables") or []) or DASH,
         "window": " – ".join(fmt_time(w, tz) for w in window) if window else DASH,
         "rows": "; ".join(f"{t}: {fmt_plain(n)}" for t, n in rows.items()) or DASH,
@@ -352,15 +353,13 @@ class Report:
 
     @property
     def provenance(self) -> list[dict[str, Any]]:
-        """Provenance kinds in use, each with its meaning and the nodes flagged with it."""
+        """Every provenance kind with its meaning and the nodes flagged with it (unknown kinds in use last)."""
         keys = list(PROVENANCE) + sorted({n.get("provenance") or DASH for n in self.nodes} - set(PROVENANCE))
         groups = []
         for key in keys:
-            members = [n for n in self.nodes if (n.get("provenance") or DASH) == key]
-            if members:
-                zh, en, mzh, men = PROVENANCE.get(key, (key, "", "", ""))
-                groups.append({"key": key, "zh": zh, "en": en, "meaning_zh": mzh, "meaning_en": men,
-                               "nodes": members})
+            zh, en, mzh, men = PROVENANCE.get(key, (key, "", "", ""))
+            groups.append({"key": key, "zh": zh, "en": en, "meaning_zh": mzh, "meaning_en": men,
+                           "nodes": [n for n in self.nodes if (n.get("provenance") or DASH) == key]})
         return groups
 
     @property

@@ -10,7 +10,8 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
-from chengyun.indicators.report.common import DASH, Report, bi, build
+from chengyun.indicators.report import common
+from chengyun.indicators.report.common import DASH, Report, build
 
 # Canvas text does not inherit CSS, so charts name the same CJK-capable fonts as the page.
 FONT = '"Noto Sans CJK SC", "Source Han Sans SC", "PingFang SC", "Microsoft YaHei", sans-serif'
@@ -20,7 +21,8 @@ def render(view: dict[str, Any], out: Path, *, tz: str) -> Path:
     """Write the run view as a single HTML file."""
     report = build(view, tz)
     page = _environment().get_template("report.html.j2").render(
-        r=report, charts=chart_data(report), echarts=_echarts(), font=Markup(FONT), dash=DASH)
+        r=report, charts=chart_data(report), echarts=_echarts(), font=Markup(FONT), dash=DASH,
+        fmt_time=lambda x: common.fmt_time(x, tz))
     out.write_text(page, encoding="utf-8")
     return out
 
@@ -30,7 +32,8 @@ def _environment() -> Environment:
     # Strict undefined: a misspelt field in the template fails the tests instead of printing nothing.
     env = Environment(loader=PackageLoader("chengyun.indicators.report", "templates"), autoescape=True,
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.globals["bi"] = bi
+    for name in ("fmt_score", "fmt_delta", "delta_class", "fmt_share", "share"):
+        env.globals[name] = getattr(common, name)
     return env
 
 

@@ -1,0 +1,164 @@
+"""The app factory: routers, static files, security headers, request ids and the one error handler."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy.orm import sessionmaker
+from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from chengyun import __version__
+from chengyun.core.db import get_engine, migrate
+from chengyun.core.errors import ChengyunError, InvalidInput, NotFound
+from chengyun.core.settings import Settings, get_settings
+
+log = logging.getLogger("chengyun.api")
+
+STATIC = Path(__file__).resolve().parent.parent / "web" / "static"
+API_DOCS = "/api/v1/docs"
+REQUEST_ID = "X-Request-ID"
+_RID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+# Scripts only from our origin (ECharts is vendored, chart set-up is a static file); ECharts writes inline
+# style attributes in its tooltips, hence 'unsafe-inline' for styles only.
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+       "font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
+       "frame-ancestors 'none'")
+# Swagger UI is FastAPI's stock page: it loads its bundle from jsdelivr and starts with an inline script.
+DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+            "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: https://fastapi.tiangolo.com; "
+            "object-src 'none'; frame-ancestors 'none'")
+
+
+class SecurityHeaders:
+    """Adds a request id and security headers to every HTTP response (a view may set its own CSP)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope.get("headers") or []).get(REQUEST_ID.lower().encode(), b"").decode("latin-1")
+        rid = incoming if _RID_RE.match(incoming) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = rid
+        csp = DOCS_CSP if scope["path"].startswith(API_DOCS) else CSP
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers[REQUEST_ID] = rid
+                headers.setdefault("X-Content-Type-Options", "nosniff")
+                headers.setdefault("X-Frame-Options", "DENY")
+                headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+                headers.setdefault("Content-Security-Policy", csp)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _error(status: int, code: str, message: str, fix: str | None = None) -> ChengyunError:
+    """An error of the one hierarchy for conditions raised by the web framework itself (404 routes, 405, 500)."""
+    err = ChengyunError(message, fix=fix)
+    err.status, err.code = status, code
+    return err
+
+
+def _wants_html(request: Request) -> bool:
+    return not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "")
+
+
+async def error_response(request: Request, exc: Exception) -> Response:
+    """The one error handler: a ChengyunError becomes its status with ``to_dict()`` (or the console's error page)."""
+    assert isinstance(exc, ChengyunError)
+    if _wants_html(request):
+        from chengyun.web.pages import error_page
+
+        return error_page(request, exc)
+    return JSONResponse(exc.to_dict(), status_code=exc.status)
+
+
+def _field(loc: tuple[Any, ...] | list[Any]) -> str:
+    return ".".join(str(p) for p in loc)
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = list(exc.errors())
+    fields = list(dict.fromkeys(_field(e["loc"]) for e in errors))
+    err = InvalidInput(f"invalid input in {', '.join(fields)}",
+                       fix=f"correct the named field(s) and send the request again; the schema is at {API_DOCS}",
+                       details=[f"{_field(e['loc'])}: {e['msg']}" for e in errors])
+    return await error_response(request, err)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    err: ChengyunError
+    if exc.status_code == 404:
+        err = NotFound(f"no page or endpoint at {request.url.path}", fix=f"see /evaluations or {API_DOCS}")
+    elif exc.status_code == 405:
+        err = _error(405, "method-not-allowed", f"{request.method} is not allowed on {request.url.path}",
+                     fix=f"see {API_DOCS} for the methods of this path")
+    else:
+        err = _error(exc.status_code, "http-error", str(exc.detail))
+    response = await error_response(request, err)
+    response.headers.update(exc.headers or {})
+    return response
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    rid = getattr(request.state, "request_id", "?")
+    log.exception("unhandled error in %s %s (request %s)", request.method, request.url.path, rid, exc_info=exc)
+    return await error_response(request, _error(500, "internal-error", f"internal error (request {rid})",
+                                                fix="retry; if it persists, report it with the request id"))
+
+
+def _operation_id(route: APIRoute) -> str:
+    """Stable OpenAPI operation ids: the view function's name (list_packs, get_evaluation, …)."""
+    return route.name
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The chengyun app for ``settings`` (default: from the environment); migrations run at startup."""
+    from chengyun.indicators.views import router as indicators_router
+    from chengyun.tenancy.views import router as tenancy_router
+    from chengyun.web.pages import router as pages_router
+
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        migrate(settings)
+        app.state.session_factory = sessionmaker(bind=get_engine(settings.db_url), expire_on_commit=False)
+        yield
+
+    app = FastAPI(title="城运 chengyun", version=__version__, lifespan=lifespan,
+                  description="Sustained operation and continuous evaluation of a smart city (城市长效运营与评价).",
+                  openapi_url="/api/v1/openapi.json", docs_url=API_DOCS, redoc_url=None,
+                  generate_unique_id_function=_operation_id)
+    app.state.settings = settings
+    app.add_middleware(SecurityHeaders)
+    app.add_exception_handler(ChengyunError, error_response)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _internal_error)
+    app.include_router(indicators_router)
+    app.include_router(tenancy_router)
+    app.include_router(pages_router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app

@@ -1,0 +1,196 @@
+"""A small city (临江测试区) with hand-checkable numbers, and an API client over it.
+
+The pack ``api-test`` is tiny on purpose: every score in it can be worked out by hand from the rows below.
+It is registered the way a third-party plugin registers a pack folder, only while a test of this folder runs,
+so other suites (and the demo city) never see it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from chengyun.analytics.engine import connect
+from chengyun.analytics.registry import get_registry
+from chengyun.core.db import migrate, session_scope
+from chengyun.core.periods import parse_period
+from chengyun.core.settings import Settings
+from chengyun.indicators import catalog
+from chengyun.indicators.inputs import set_input
+from chengyun.indicators.service import evaluate
+from chengyun.lake.writer import write
+from chengyun.tenancy.service import add_unit
+
+TENANT = "testcity"
+PACK = "api-test"
+PACK_YAML = """\
+id: api-test
+version: "1.0"
+title: 接口测试指标
+title_en: API test indicators
+standard: "test only"
+provenance: practice
+provenance_note: "Written for the API tests; every number can be checked by hand."
+scale: 100
+no_data: zero
+stages:
+  note: "Test bands."
+  bands:
+    - {name: 准备期, name_en: Preparation, min: 0}
+    - {name: 起步期, name_en: Starting, min: 40}
+    - {name: 成长期, name_en: Growing, min: 60}
+    - {name: 成熟期, name_en: Mature, min: 80}
+nodes:
+  - id: C1
+    name: 案件办理
+    name_en: Case handling
+    weight: 60
+    children:
+      - id: C1-1
+        name: 按时办结率
+        name_en: On-time closure
+        weight: 30
+        measure: cases.ontime_closure_rate
+        scoring: {rule: linear, worst: 0.5, best: 1.0}
+      - id: C1-2
+        name: 满意率
+        name_en: Satisfaction
+        weight: 20
+        measure: cases.satisfaction_rate
+        scoring: {rule: target, target: 0.9}
+      - id: C1-3
+        name: 好评率
+        name_en: Positive ratings
+        weight: 10
+        measure: portal.satisfaction_rate
+        scoring: {rule: linear, worst: 0.6, best: 0.95}
+  - id: M1
+    name: 人工填报
+    name_en: Reported figures
+    weight: 40
+    children:
+      - id: M1-1
+        name: 公众满意度调查
+        name_en: Public satisfaction survey
+        weight: 40
+        input: {unit: ratio, min: 0, max: 1, description: "survey share satisfied", source_hint: "统计局"}
+        scoring: {rule: target, target: 0.8}
+  - id: D1
+    name: 安全事件扣分
+    name_en: Security incident deduction
+    weight: 0
+    measure: security.incident_count
+    scoring: {rule: deduction, per: 1, points: 1, max: 5}
+"""
+
+# Hand-worked expectations (see the rows written in _cases / _incidents):
+# 2025Q1: on-time 6/8 = 0.75 → linear(0.5..1) = 0.5 × 30 = 15; satisfied 6/8 = 0.75 → 0.75/0.9 × 20 = 16.667;
+#         ratings: no data → 0 (policy zero); survey 0.6 → 0.6/0.8 × 40 = 30; 2 incidents → −2.   total 59.67 (起步期)
+# 2024Q4: on-time 1/2 = 0.5 → 0; satisfied 1/2 → 0.5/0.9 × 20 = 11.111; survey 0.4 → 20; no incidents. total 31.11
+EXPECTED = {
+    "2025Q1": {"total": 59.67, "stage": "起步期", "C1-1": 15.0, "C1-2": 20 * 0.75 / 0.9, "C1-3": 0.0, "M1-1": 30.0, "D1": -2.0},
+    "2024Q4": {"total": 31.11, "stage": "准备期", "C1-1": 0.0, "C1-2": 20 * 0.5 / 0.9, "C1-3": 0.0, "M1-1": 20.0, "D1": 0.0},
+}
+
+_CASE_COLUMNS = ["case_id", "channel", "category", "priority", "department_id", "unit_id", "created_at",
+                 "response_due_at", "responded_at", "due_at", "resolved_at", "closed_at", "status", "solved",
+                 "satisfaction", "returned_count"]
+
+
+def _case(cid: str, created: datetime, resolved_after_h: float | None, due_h: float, satisfaction: int | None) -> dict:
+    resolved = None if resolved_after_h is None else created + timedelta(hours=resolved_after_h)
+    return {"case_id": cid, "channel": "12345", "category": "市容", "priority": "normal", "department_id": None,
+            "unit_id": TENANT, "created_at": created, "response_due_at": created + timedelta(hours=2),
+            "responded_at": created + timedelta(hours=1), "due_at": created + timedelta(hours=due_h),
+            "resolved_at": resolved, "closed_at": resolved, "status": "closed" if resolved else "open",
+            "solved": None, "satisfaction": satisfaction, "returned_count": 0}
+
+
+def _cases() -> list[dict]:
+    q1 = datetime(2025, 2, 10, 2, 0)  # UTC, well inside 2025Q1 in Asia/Shanghai
+    rows = []
+    # 2025Q1: 10 cases, 8 resolved: 6 within their 48 h limit, 2 late; 8 rated, 6 of them 4 or 5.
+    for i in range(10):
+        resolved = None if i >= 8 else (24.0 if i < 6 else 72.0)
+        sat = None if i >= 8 else (5 if i < 6 else 2)
+        rows.append(_case(f"q1-{i}", q1 + timedelta(days=i), resolved, 48.0, sat))
+    # 2024Q4: 4 cases, 2 resolved: 1 on time, 1 late; 2 rated, 1 satisfied.
+    q4 = datetime(2024, 11, 5, 3, 0)
+    rows += [_case("q4-0", q4, 10.0, 48.0, 4), _case("q4-1", q4 + timedelta(days=1), 60.0, 48.0, 1),
+             _case("q4-2", q4 + timedelta(days=2), None, 48.0, None), _case("q4-3", q4 + timedelta(days=3), None, 48.0, None)]
+    return rows
+
+
+def _columns(rows: list[dict], names: list[str]) -> dict[str, list]:
+    return {"tenant": [TENANT] * len(rows), **{n: [r[n] for r in rows] for n in names}}
+
+
+def _incidents() -> dict[str, list]:
+    at = datetime(2025, 3, 1, 1, 0)
+    rows = [{"event_id": f"e{i}", "asset_id": None, "kind": "intrusion", "severity": "high", "occurred_at": at,
+             "detected_at": at + timedelta(hours=1), "resolved_at": at + timedelta(hours=5), "is_incident": True}
+            for i in range(2)]
+    return _columns(rows, list(rows[0]))
+
+
+@contextmanager
+def api_test_pack_registered(folder: Path) -> Iterator[None]:
+    """Register the folder holding ``api-test`` for the duration of the block."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{PACK}.yaml").write_text(PACK_YAML, encoding="utf-8")
+    reg = get_registry()
+    reg.add_pack_dir(folder)
+    catalog._CACHE = None
+    try:
+        yield
+    finally:
+        reg.pack_dirs.remove(folder)
+        catalog._CACHE = None
+
+
+def build_small_city(root: Path) -> Settings:
+    """A workspace with one city, its cases and incidents, survey inputs, and runs for 2024Q4 and 2025Q1."""
+    settings = Settings(workspace=root / "ws")
+    migrate(settings)
+    write(settings.lake, "cases", _columns(_cases(), _CASE_COLUMNS))
+    write(settings.lake, "security_events", _incidents())
+    with api_test_pack_registered(root / "packs"), session_scope(settings) as session:
+        add_unit(session=session, unit_id=TENANT, name="临江测试区", population=120000)
+        for period, value in (("2024Q4", 0.4), ("2025Q1", 0.6)):
+            set_input(session=session, pack_id=PACK, node_id="M1-1", tenant_id=TENANT, period=period, value=value,
+                      evidence="2025 年第一季度公众满意度抽样调查", source_document="survey.pdf")
+        for period in ("2024Q4", "2025Q1"):
+            engine = connect(settings)
+            try:
+                evaluate(session=session, settings=settings, engine=engine, pack_id=PACK, tenant_id=TENANT,
+                         period=parse_period(period))
+            finally:
+                engine.close()
+    return settings
+
+
+@pytest.fixture(scope="session")
+def small_city(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings of the small city workspace (built once per session)."""
+    return build_small_city(tmp_path_factory.mktemp("small-city"))
+
+
+@pytest.fixture(autouse=True)
+def _api_test_pack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The ``api-test`` pack is known while each test of this folder runs."""
+    with api_test_pack_registered(tmp_path_factory.getbasetemp() / "api-test-pack"):
+        yield
+
+
+@pytest.fixture
+def client(small_city: Settings) -> Iterator[TestClient]:
+    """A test client of the app over the small city (lifespan run, so migrations apply)."""
+    from chengyun.api.app import create_app
+
+    with TestClient(create_app(small_city)) as c:
+        yield c
