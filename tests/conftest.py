@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from urllib.parse import urlparse
@@ -38,12 +41,47 @@ def port_open(url: str, default_port: int) -> bool:
         return False
 
 
-@pytest.fixture
-def ws(tmp_path: Path) -> Settings:
-    """A new, migrated workspace in a temporary folder (SQLite state DB)."""
-    settings = Settings(workspace=tmp_path / "ws")
-    migrate(settings)
-    return settings
+def _pg_url() -> str:
+    url = os.environ.get("CHENGYUN_TEST_DATABASE_URL", "")
+    need(bool(url), "CHENGYUN_TEST_DATABASE_URL is not set (PostgreSQL tests)")
+    need(port_open(url, 5432), f"PostgreSQL does not answer at {url}")
+    return url
+
+
+@contextmanager
+def pg_schema() -> Iterator[str]:
+    """A URL pointing into a new, empty PostgreSQL schema, dropped afterwards."""
+    from sqlalchemy import create_engine, text
+
+    base = _pg_url()
+    name = f"t_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(base)
+    with admin.begin() as c:
+        c.execute(text(f"CREATE SCHEMA {name}"))
+    sep = "&" if "?" in base else "?"
+    try:
+        yield f"{base}{sep}options=-csearch_path%3D{name}"
+    finally:
+        from chengyun.core.db import get_engine
+
+        get_engine.cache_clear()
+        with admin.begin() as c:
+            c.execute(text(f"DROP SCHEMA {name} CASCADE"))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def ws(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
+    """A new, migrated workspace in a temporary folder; the state DB on SQLite, and again on PostgreSQL."""
+    if request.param == "sqlite":
+        settings = Settings(workspace=tmp_path / "ws")
+        migrate(settings)
+        yield settings
+        return
+    with pg_schema() as url:
+        settings = Settings(workspace=tmp_path / "ws", database_url=url)
+        migrate(settings)
+        yield settings
 
 
 @pytest.fixture
@@ -51,15 +89,6 @@ def shared_data() -> Path:
     """The third-party test data beside the project (skips when absent outside CI)."""
     need((SHARED / "data").is_dir(), f"../shared/data not found at {SHARED}")
     return SHARED / "data"
-
-
-@pytest.fixture
-def pg_url() -> str:
-    """The PostgreSQL URL for tests (CHENGYUN_TEST_DATABASE_URL)."""
-    url = os.environ.get("CHENGYUN_TEST_DATABASE_URL", "")
-    need(bool(url), "CHENGYUN_TEST_DATABASE_URL is not set (PostgreSQL tests)")
-    need(port_open(url.replace("postgresql+psycopg", "postgresql"), 5432), f"PostgreSQL does not answer at {url}")
-    return url
 
 
 @pytest.fixture

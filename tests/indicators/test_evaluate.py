@@ -145,7 +145,7 @@ def test_excel_template_bad_row_stores_nothing(city: Settings, tmp_path: Path) -
 
 def test_cli_evaluate_json(city: Settings) -> None:
     res = CliRunner().invoke(app, ["evaluate", "--pack", "test-ops", "--tenant", "t", "--period", "2026Q3", "--json",
-                                   "--workspace", str(city.workspace)])
+                                   "--workspace", str(city.workspace)], env={"CHENGYUN_DATABASE_URL": city.db_url})
     assert res.exit_code == 0, res.output
     data = json.loads(res.output)
     assert set(data) == {"run_id", "pack", "tenant", "period", "total", "stage", "nodes"}

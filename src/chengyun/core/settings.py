@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -44,19 +43,14 @@ class Settings(BaseSettings):
         return self.database_url
 
 
-@lru_cache(maxsize=16)
-def _cached(workspace: str | None, engine: str | None) -> Settings:
+def get_settings(workspace: str | Path | None = None, engine: str | None = None) -> Settings:
+    """Settings from the environment, with an explicit workspace or engine taking precedence."""
     kwargs: dict[str, object] = {}
     if workspace:
         kwargs["workspace"] = Path(workspace)
     if engine:
         kwargs["engine"] = engine
     return Settings(**kwargs)  # type: ignore[arg-type]
-
-
-def get_settings(workspace: str | Path | None = None, engine: str | None = None) -> Settings:
-    """Settings from the environment, with an explicit workspace or engine taking precedence."""
-    return _cached(str(workspace) if workspace else None, engine)
 
 
 SETTINGS_DOC = {name: field.description for name, field in Settings.model_fields.items()}

@@ -7,7 +7,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from chengyun.analytics.registry import get_registry
-from chengyun.core.errors import NotFound
+from chengyun.core.errors import Conflict, NotFound
 from chengyun.indicators.models import InstalledPack
 from chengyun.indicators.pack import Pack, load_pack_file
 
@@ -24,6 +24,9 @@ def available_packs() -> dict[str, Pack]:
         for folder in reg.pack_dirs:
             for path in sorted(Path(folder).glob("*.yaml")):
                 pack = load_pack_file(path, names)
+                if pack.id in packs:
+                    raise Conflict(f"pack id {pack.id!r} is defined twice: {packs[pack.id].source} and {path}",
+                                   fix="give one of the two packs another id")
                 packs[pack.id] = pack
         _CACHE = packs
     return _CACHE

@@ -204,6 +204,12 @@ def _check_leaf(node: Node, errs: _Errors, measures: set[str] | None) -> None:
                  f"use a registered measure ({', '.join(close) or 'see `chengyun measures list`'})")
     if node.input is not None and not isinstance(node.input, dict):
         errs.add(node.path, "input must be a mapping", "write input: {unit: ratio, min: 0, max: 1, description: …}")
+    elif node.input is not None:
+        lo, hi = node.input.get("min"), node.input.get("max")
+        if (lo is not None and not _num(lo)) or (hi is not None and not _num(hi)) or (_num(lo) and _num(hi) and lo >= hi):
+            errs.add(node.path, f"input range [{lo}, {hi}] is not a valid range", "give numeric min < max (e.g. min: 0, max: 1)")
+        if node.input.get("direction", "higher") not in ("higher", "lower"):
+            errs.add(node.path, f"input direction {node.input.get('direction')!r} is unknown", "use direction: higher or lower")
     if node.scoring is None:
         errs.add(node.path, "leaf has no scoring rule", "add scoring: {rule: linear, worst: …, best: …}")
     else:

@@ -27,7 +27,8 @@ from chengyun.tenancy.service import get_unit, subtree, subtree_population
 def _manual_values(session: Session, pack: Pack, tenant: str, period: str) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     values, evidence = {}, {}
     for node_id, row in latest_inputs(session=session, pack_id=pack.id, tenant_id=tenant, period=period).items():
-        values[node_id] = (row.value, "higher")
+        direction = (pack.node(node_id).input or {}).get("direction", "higher")
+        values[node_id] = (row.value, direction)
         evidence[node_id] = {"source": "manual", "value": row.value, "evidence": row.evidence,
                              "source_document": row.source_document, "entered_by": row.entered_by,
                              "entered_at": row.entered_at.isoformat()}

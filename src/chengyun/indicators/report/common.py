@@ -322,7 +322,9 @@ class Report:
     def total_delta(self) -> float | None:
         """Total minus the previous period's total."""
         prev, total = self.previous, self.run.get("total")
-        return None if prev is None or prev.get("total") is None or total is None else total - prev["total"]
+        if prev is None or prev.get("total") is None or total is None:
+            return None
+        return round(total - prev["total"], 6)  # drop float noise (2.449999…) that would leak into Excel cells
 
     @property
     def policy(self) -> tuple[str, str, str, str]:

@@ -1,0 +1,297 @@
+"""The console (控制台): server-rendered pages, Chinese first with English (``?lang=en`` remembers a cookie)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.templating import Jinja2Templates
+
+from chengyun.api.deps import SessionDep
+from chengyun.core.errors import ChengyunError, NotFound
+from chengyun.core.periods import parse_period
+from chengyun.indicators import catalog
+from chengyun.indicators.service import list_runs, run_summary
+from chengyun.indicators.view import run_view
+
+router = APIRouter(include_in_schema=False)
+TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parent / "templates")
+LANGS = ("zh", "en")
+
+# (key, path, 中文, English); the sections not built yet render a short "coming" note.
+NAV = [
+    ("overview", "/overview", "总览", "Overview"),
+    ("infrastructure", "/infrastructure", "基础设施", "Infrastructure"),
+    ("data", "/data", "数据资源", "Data resources"),
+    ("systems", "/systems", "信息系统", "Information systems"),
+    ("portal", "/portal", "统一门户", "Service portal"),
+    ("security", "/security", "安全保障", "Security"),
+    ("evaluations", "/evaluations", "评价", "Evaluation"),
+    ("contracts", "/contracts", "合同", "Contracts"),
+]
+COMING = {
+    "overview": ("全市运营一览：五大运营对象的健康度、待办与最新评价结果。",
+                 "The whole city at a glance: health of the five operation objects, open work, latest evaluations."),
+    "infrastructure": ("设备、链路、算力与应用台账；遥测、可用率与告警。",
+                       "Registry of devices, links, compute and applications; telemetry, availability, alarms."),
+    "data": ("政务数据资源目录、质量规则（GB/T 36344）、更新及时性与共享申请。",
+             "Data resource catalogue, quality rules (GB/T 36344), freshness and sharing requests."),
+    "systems": ("应用依赖与健康度；一网统管案件受理、派遣、时限与督办。",
+                "Application dependencies and health; the city's case flow: intake, dispatch, SLA, escalation."),
+    "portal": ("服务事项、使用情况、好差评与主动服务。",
+               "Service catalogue, usage, ratings (好差评) and proactive services."),
+    "security": ("安全事件与处置（MTTD/MTTR）、漏洞、备份与恢复演练、等保级别。",
+                 "Security events and incidents (MTTD/MTTR), vulnerabilities, backup drills, 等保 level."),
+    "contracts": ("运营模式、合同与按绩效付费。", "Operating models, contracts and performance-linked payment."),
+}
+STATUS = {"ok": ("正常", "OK"), "no-data": ("无数据", "No data"), "partial": ("部分数据", "Partial")}
+KIND = {"group": ("分组", "Group"), "measure": ("数据度量", "Measured"), "manual": ("人工填报", "Manual input")}
+PROVENANCE = {
+    "verbatim": ("原文", "Verbatim", "指标名称与权重取自标准或文件原文", "names and weights as in the official text"),
+    "transcribed": ("转录", "Transcribed", "据原文转录整理", "transcribed from the official text"),
+    "reported": ("公开报道", "Reported", "来自公开报道，未见原文", "from public reports; the official text was not seen"),
+    "reconstruction": ("重构", "Reconstruction", "依据公开资料重构，待核实", "reconstructed from public material, unconfirmed"),
+    "practice": ("实践", "Practice", "运营实践中常用的口径", "common operating practice"),
+}
+_EVIDENCE_SHOWN = {"measure", "title", "title_en", "value", "unit", "parts", "tables", "rows", "window", "engine",
+                   "population", "warnings", "description", "source", "evidence", "source_document", "entered_by",
+                   "entered_at"}
+
+
+def get_lang(request: Request) -> str:
+    """zh or en: the ``lang`` query parameter, else the cookie, else Chinese."""
+    asked = request.query_params.get("lang")
+    if asked in LANGS:
+        return asked
+    kept = request.cookies.get("lang")
+    return kept if kept in LANGS else "zh"
+
+
+Lang = Annotated[str, Depends(get_lang)]
+
+
+# ---- formatting filters -------------------------------------------------------------------------------------
+
+def fmt_value(value: float | None, unit: str | None = None) -> str:
+    """A value for people: ratios as percent, counts as integers, others with their unit."""
+    if value is None:
+        return "—"
+    if unit == "ratio":
+        return f"{value * 100:.1f}%"
+    if unit in (None, "", "count"):
+        return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
+    return f"{value:,.2f} {unit}"
+
+
+def fmt_num(value: float | None, digits: int = 2) -> str:
+    """A number with fixed decimals, or a dash."""
+    return "—" if value is None else f"{value:,.{digits}f}"
+
+
+def fmt_delta(value: float | None) -> str:
+    """A signed change with an arrow (▲ up, ▼ down)."""
+    if value is None:
+        return ""
+    if abs(value) < 0.005:
+        return "= 0.00"
+    return f"▲ {value:.2f}" if value > 0 else f"▼ {abs(value):.2f}"
+
+
+def fmt_local(iso: str | None, tz: str = "Asia/Shanghai") -> str:
+    """A naive-UTC ISO timestamp shown in the display time zone."""
+    if not iso:
+        return "—"
+    when = datetime.fromisoformat(iso).replace(tzinfo=ZoneInfo("UTC")).astimezone(ZoneInfo(tz))
+    return when.strftime("%Y-%m-%d %H:%M")
+
+
+def rule_text(scoring: dict[str, Any] | None, lang: str = "zh") -> str:
+    """A scoring rule (计分规则) in words."""
+    if not scoring:
+        return "—"
+    r, en = scoring, lang == "en"
+    kind = r.get("rule")
+    if kind == "linear":
+        return (f"linear: 0 at {r['worst']:g}, full at {r['best']:g}" if en
+                else f"线性：{r['worst']:g} 得 0 分，{r['best']:g} 得满分")
+    if kind == "target":
+        return f"target {r['target']:g}" if en else f"目标值 {r['target']:g}（按达成比例得分）"
+    if kind == "boolean":
+        return f"yes/no, expects {'yes' if r.get('expect', True) else 'no'}" if en else "是否达标（是/否）"
+    if kind == "deduction":
+        return (f"deduction: −{r['points']:g} per {r['per']:g}, at most −{r['max']:g}" if en
+                else f"倒扣分：每 {r['per']:g} 扣 {r['points']:g} 分，最多扣 {r['max']:g} 分")
+    if kind == "banded":
+        key = "min" if "min" in r["bands"][0] else "max"
+        sign = "≥" if key == "min" else "≤"
+        bands = "; ".join(f"{sign}{b[key]:g} → {b['score'] * 100:g}%" for b in r["bands"])
+        return f"bands: {bands}" if en else f"分档：{bands}"
+    return str(kind)
+
+
+TEMPLATES.env.filters.update(value=fmt_value, num=fmt_num, delta=fmt_delta, local=fmt_local, rule=rule_text)
+
+
+# ---- rendering ----------------------------------------------------------------------------------------------
+
+def _section(path: str) -> str:
+    first = path.strip("/").split("/", 1)[0]
+    return "evaluations" if first in ("evaluations", "packs", "") else first
+
+
+def render(request: Request, name: str, lang: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    """A page in the chosen language; a ``?lang=`` choice is remembered in a cookie."""
+    other = "en" if lang == "zh" else "zh"
+    params = {k: v for k, v in request.query_params.items() if k != "lang"} | {"lang": other}
+    base = {
+        "lang": lang, "t": (lambda zh, en: en if lang == "en" else zh), "nav": NAV,
+        "section": _section(request.url.path), "switch_url": f"{request.url.path}?{urlencode(params)}",
+        "tz": request.app.state.settings.timezone, "STATUS": STATUS, "KIND": KIND, "PROVENANCE": PROVENANCE,
+    }
+    response = TEMPLATES.TemplateResponse(request, name, base | context, status_code=status_code)
+    if request.query_params.get("lang") in LANGS:
+        response.set_cookie("lang", lang, max_age=365 * 24 * 3600, samesite="lax", httponly=True)
+    return response
+
+
+def error_page(request: Request, exc: ChengyunError) -> HTMLResponse:
+    """The console's page for an error of the one hierarchy (the API answers JSON instead)."""
+    return render(request, "error.html", get_lang(request), status_code=exc.status, error=exc)
+
+
+def _label(node: dict[str, Any], lang: str) -> str:
+    return node["name_en"] if lang == "en" else node["name"]
+
+
+def _previous_point(view: dict[str, Any]) -> dict[str, Any] | None:
+    """The trend point of the period just before the run's (环比), if it was evaluated."""
+    label = parse_period(view["run"]["period"]).previous().label
+    return next((p for p in view["trend"] if p["period"] == label), None)
+
+
+def _bands(view: dict[str, Any]) -> list[dict[str, Any]]:
+    run, stages = view["run"], view["stages"]
+    top = run["max_total"] or 100.0
+    out = []
+    for i, s in enumerate(stages):
+        end = stages[i + 1]["min"] if i + 1 < len(stages) else top
+        out.append(s | {"end": end, "width": max(0.0, (end - s["min"]) / top * 100), "active": s["name"] == run["stage"]})
+    return out
+
+
+def _charts(view: dict[str, Any], prev: dict[str, Any] | None, lang: str) -> dict[str, Any]:
+    """What the radar and trend charts draw (passed to the page as JSON, drawn by static/js/evaluation.js)."""
+    run, t = view["run"], (lambda zh, en: en if lang == "en" else zh)
+    level1 = [n for n in view["nodes"] if n["depth"] == 1 and n["max_score"] > 0]
+    return {
+        "radar": {
+            "indicators": [{"name": _label(n, lang), "max": round(n["max_score"], 2)} for n in level1],
+            "current": [n["score"] or 0 for n in level1],
+            "previous": [prev["level1"].get(n["id"]) or 0 for n in level1] if prev else None,
+            "labels": {"current": f"{t('本期', 'This period')} {run['period']}",
+                       "previous": f"{t('上期', 'Previous')} {prev['period']}" if prev else ""},
+        },
+        "trend": {
+            "periods": [p["period"] for p in view["trend"]],
+            "totals": [p["total"] for p in view["trend"]],
+            "series": [{"name": _label(n, lang), "data": [p["level1"].get(n["id"]) for p in view["trend"]]}
+                       for n in level1],
+            "current": run["period"], "max": run["max_total"], "total_label": t("总分", "Total"),
+            "stages": [{"name": b["name_en"] if lang == "en" else b["name"], "min": b["min"], "end": b["end"]}
+                       for b in _bands(view)],
+        },
+    }
+
+
+# ---- pages --------------------------------------------------------------------------------------------------
+
+@router.get("/")
+def home() -> RedirectResponse:
+    """The console opens on the evaluations."""
+    return RedirectResponse("/evaluations", status_code=302)
+
+
+@router.get("/evaluations")
+def evaluations_page(request: Request, session: SessionDep, lang: Lang) -> HTMLResponse:
+    """Runs grouped by pack, newest period first; the latest run of each pack is highlighted."""
+    packs = catalog.available_packs()
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for run in list_runs(session=session):
+        groups.setdefault(run.pack_id, []).append(run_summary(run))
+    titles = {pid: (packs[pid].title, packs[pid].title_en, packs[pid].standard) if pid in packs else (pid, pid, "")
+              for pid in groups}
+    return render(request, "evaluations.html", lang, groups=groups, titles=titles, packs=packs)
+
+
+@router.get("/evaluations/{run_id}")
+def evaluation_page(run_id: str, request: Request, session: SessionDep, lang: Lang) -> HTMLResponse:
+    """One run: total, stage, change, radar and trend charts, the score tree and its notes."""
+    view = run_view(session=session, run_id=run_id)
+    prev = _previous_point(view)
+    total, before = view["run"]["total"], prev["total"] if prev else None
+    parents = {n["parent_id"] for n in view["nodes"]}
+    leaves = [n for n in view["nodes"] if n["id"] not in parents]
+    return render(request, "evaluation.html", lang, view=view, run=view["run"], prev=prev, bands=_bands(view),
+                  total_delta=None if total is None or before is None else round(total - before, 2),
+                  charts=_charts(view, prev, lang), parents=parents,
+                  no_data=[n for n in leaves if n["status"] == "no-data"],
+                  provenance=Counter(n["provenance"] for n in leaves))
+
+
+@router.get("/evaluations/{run_id}/nodes/{node_id}")
+def evaluation_node_page(run_id: str, node_id: str, request: Request, session: SessionDep, lang: Lang) -> HTMLResponse:
+    """One node of a run with its evidence: the measure's inputs, or the manual figure and its source."""
+    view = run_view(session=session, run_id=run_id)
+    by_id = {n["id"]: n for n in view["nodes"]}
+    if node_id not in by_id:
+        raise NotFound(f"run {run_id!r} has no node {node_id!r}", fix=f"open /evaluations/{run_id} and choose a node")
+    node, ancestors = by_id[node_id], []
+    parent = node["parent_id"]
+    while parent in by_id:
+        ancestors.insert(0, by_id[parent])
+        parent = by_id[parent]["parent_id"]
+    extra = {k: v for k, v in node["evidence"].items() if k not in _EVIDENCE_SHOWN}
+    return render(request, "node.html", lang, view=view, run=view["run"], node=node, ancestors=ancestors,
+                  children=[n for n in view["nodes"] if n["parent_id"] == node_id], evidence=node["evidence"],
+                  extra=extra)
+
+
+@router.get("/packs")
+def packs_page(request: Request, lang: Lang) -> HTMLResponse:
+    """The installed indicator packs."""
+    return render(request, "packs.html", lang, packs=list(catalog.available_packs().values()))
+
+
+@router.get("/packs/{pack_id}")
+def pack_page(pack_id: str, request: Request, lang: Lang) -> HTMLResponse:
+    """A pack's tree: weights, bindings, scoring rules and provenance."""
+    pack = catalog.get_pack(pack_id)
+    rows = []
+
+    def walk(nodes: list[Any], depth: int) -> None:
+        for n in nodes:
+            rows.append({"node": n, "depth": depth})
+            walk(n.children, depth + 1)
+
+    walk(pack.nodes, 1)
+    return render(request, "pack.html", lang, pack=pack, rows=rows)
+
+
+def _coming(key: str) -> Any:
+    def page(request: Request, lang: Lang) -> HTMLResponse:
+        return render(request, "coming.html", lang, key=key, item=next(n for n in NAV if n[0] == key),
+                      about=COMING[key])
+
+    page.__name__ = f"{key}_page"
+    page.__doc__ = f"The {key} section (not built yet)."
+    return page
+
+
+for _key in COMING:
+    router.add_api_route(f"/{_key}", _coming(_key), methods=["GET"], response_class=HTMLResponse)
