@@ -10,7 +10,17 @@ from rich.table import Table
 from chengyun.analytics.engine import connect
 from chengyun.analytics.registry import get_registry
 from chengyun.analytics.runner import make_context, run_measures
-from chengyun.cli.common import EngineOpt, JsonOpt, PeriodOpt, TenantOpt, WorkspaceOpt, console, fmt_value, open_workspace, print_json
+from chengyun.cli.common import (
+    EngineOpt,
+    JsonOpt,
+    PeriodOpt,
+    TenantOpt,
+    WorkspaceOpt,
+    console,
+    fmt_value,
+    open_workspace,
+    print_json,
+)
 from chengyun.core.periods import parse_period
 from chengyun.tenancy.service import get_unit, subtree, subtree_population
 

@@ -66,7 +66,7 @@ def _scan_inputs(engine: Engine, measures: list[Measure], ctx: MeasureContext) -
         assert ctx.table and ctx.asof
         t = ctx.asof(table) if spec.dimension else ctx.table(table)
         aggs: dict[str, Any] = {"__rows": t.count()}
-        for i, m, inp in items:
+        for i, _m, inp in items:
             for pname, expr in inp.parts(t, ctx).items():
                 aggs[f"m{i}__{pname}"] = expr
         frame = engine.execute(t.aggregate(**aggs))

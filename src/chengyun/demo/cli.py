@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from pathlib import Path
 from typing import Annotated
@@ -9,7 +10,35 @@ from typing import Annotated
 import typer
 
 from chengyun.cli.common import console
-from chengyun.core.settings import get_settings
+from chengyun.core.errors import Conflict
+from chengyun.core.settings import Settings, get_settings
+
+MARKER = "demo.json"
+
+
+def _show(settings: Settings, runs: list[str], reports: list[str], rows: int) -> None:
+    from chengyun.core.db import session_scope
+    from chengyun.indicators.cli import score_tree
+    from chengyun.indicators.view import run_view
+
+    with session_scope(settings) as session:
+        for run_id in runs:
+            console.print(score_tree(run_view(session=session, run_id=run_id), max_depth=2))
+    console.print(f"\n行数 rows in the lake: {rows:,}")
+    console.print("报告 reports:\n" + "\n".join(f"  {p}" for p in reports))
+
+
+def _build(settings: Settings, scale: str, seed: int, day: date) -> dict:
+    from chengyun.demo.flow import run_demo
+
+    result = run_demo(settings=settings, scale=scale, seed=seed, console=console, today=day)
+    latest = result.periods[-1].label
+    info = {"scale": scale, "seed": seed, "today": day.isoformat(), "city": result.city,
+            "periods": [p.label for p in result.periods],
+            "latest_runs": [rid for (_pack, per), rid in result.runs.items() if per == latest],
+            "reports": [str(p) for p in result.reports], "rows": sum(result.rows.values())}
+    (settings.workspace / MARKER).write_text(json.dumps(info, ensure_ascii=False, indent=2), encoding="utf-8")
+    return info
 
 
 def demo_cmd(
@@ -21,27 +50,25 @@ def demo_cmd(
     today: Annotated[str | None, typer.Option("--today", help="pretend today is this date (YYYY-MM-DD)", hidden=True)] = None,
 ) -> None:
     """Generate a demo city, evaluate every pack for each quarter, write reports and serve them."""
-    from chengyun.demo.flow import run_demo
-    from chengyun.indicators.cli import score_tree
-    from chengyun.indicators.view import run_view
-    from chengyun.core.db import session_scope
-
     settings = get_settings(workspace)
-    if (settings.workspace / "chengyun.db").exists() or (settings.workspace / "lake").exists():
-        console.print(f"[yellow]{settings.workspace} exists already — remove it for a fresh demo; rebuilding into it would double the data[/]")
-        raise typer.Exit(1)
+    marker = settings.workspace / MARKER
     day = date.fromisoformat(today) if today else date.today()
-    result = run_demo(settings=settings, scale=scale, seed=seed, console=console, today=day)
-    latest = result.periods[-1].label
-    with session_scope(settings) as session:
-        for (pack_id, period), run_id in result.runs.items():
-            if period == latest:
-                console.print(score_tree(run_view(session=session, run_id=run_id), max_depth=2))
-    console.print(f"\n行数 rows generated: {sum(result.rows.values()):,}")
-    console.print("报告 reports:\n" + "\n".join(f"  {p}" for p in result.reports))
+    if marker.exists():
+        info = json.loads(marker.read_text(encoding="utf-8"))
+        if (info["scale"], info["seed"]) != (scale, seed):
+            raise Conflict(f"{settings.workspace} holds a demo of scale {info['scale']} seed {info['seed']}",
+                           fix=f"remove {settings.workspace} or pass --workspace to build scale {scale} seed {seed} elsewhere")
+        console.print(f"[cyan]使用已有演示工作区 using the existing demo in {settings.workspace} "
+                      f"(built {info['today']}; remove the folder to rebuild)[/]")
+    elif settings.workspace.exists() and any(settings.workspace.iterdir()):
+        raise Conflict(f"{settings.workspace} exists and is not a finished demo workspace",
+                       fix=f"remove {settings.workspace} (an interrupted demo leaves it half built) or pass another --workspace")
+    else:
+        info = _build(settings, scale, seed, day)
+    _show(settings, info["latest_runs"], info["reports"], info["rows"])
     if no_serve:
         return
     from chengyun.api.server import serve
 
-    console.print("\n控制台 console: [bold]http://127.0.0.1:%d[/]  (Ctrl-C stops)" % port)
+    console.print(f"\n控制台 console: [bold]http://127.0.0.1:{port}[/]  (Ctrl-C stops)")
     serve(workspace=settings.workspace, host="127.0.0.1", port=port)

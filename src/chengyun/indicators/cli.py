@@ -11,8 +11,17 @@ from rich.tree import Tree
 
 from chengyun.analytics.engine import connect
 from chengyun.analytics.registry import get_registry
-from chengyun.cli.common import (EngineOpt, JsonOpt, PeriodOpt, TenantOpt, WorkspaceOpt, console, fmt_value,
-                                 open_workspace, print_json)
+from chengyun.cli.common import (
+    EngineOpt,
+    JsonOpt,
+    PeriodOpt,
+    TenantOpt,
+    WorkspaceOpt,
+    console,
+    fmt_value,
+    open_workspace,
+    print_json,
+)
 from chengyun.core.errors import PackError
 from chengyun.core.periods import parse_period
 from chengyun.indicators import inputs as inputs_svc

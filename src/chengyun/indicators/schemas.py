@@ -10,7 +10,6 @@ from chengyun.core.errors import InvalidInput
 from chengyun.core.periods import parse_period
 from chengyun.indicators.pack import Node, Pack
 
-
 # ---- evaluation runs: EvaluationBase → EvaluationCreate → EvaluationRead → EvaluationPage ---------------------
 
 class EvaluationBase(BaseModel):

@@ -13,8 +13,15 @@ from chengyun.analytics.engine import connect
 from chengyun.api.deps import SessionDep, SettingsDep
 from chengyun.core.periods import parse_period
 from chengyun.indicators import catalog
-from chengyun.indicators.schemas import (EvaluationCreate, EvaluationPage, EvaluationRead, EvaluationResult, PackRead,
-                                         PackTree, RunView)
+from chengyun.indicators.schemas import (
+    EvaluationCreate,
+    EvaluationPage,
+    EvaluationRead,
+    EvaluationResult,
+    PackRead,
+    PackTree,
+    RunView,
+)
 from chengyun.indicators.service import evaluate, get_run, list_runs, run_summary
 from chengyun.indicators.view import run_json, run_view
 

@@ -13,7 +13,15 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from chengyun.indicators.report.common import (
-    DASH, EVIDENCE_COLUMNS, Report, bi, build, fmt_date, fmt_time, level_label, share,
+    DASH,
+    EVIDENCE_COLUMNS,
+    Report,
+    bi,
+    build,
+    fmt_date,
+    fmt_time,
+    level_label,
+    share,
     unit_format,
 )
 
