@@ -91,10 +91,11 @@ nodes:
 # Hand-worked expectations (see the rows written in _cases / _incidents):
 # 2025Q1: on-time 6/8 = 0.75 → linear(0.5..1) = 0.5 × 30 = 15; satisfied 6/8 = 0.75 → 0.75/0.9 × 20 = 16.667;
 #         ratings: no data → 0 (policy zero); survey 0.6 → 0.6/0.8 × 40 = 30; 2 incidents → −2.   total 59.67 (起步期)
-# 2024Q4: on-time 1/2 = 0.5 → 0; satisfied 1/2 → 0.5/0.9 × 20 = 11.111; survey 0.4 → 20; no incidents. total 31.11
+# 2024Q4: on-time 1/2 = 0.5 → 0; satisfied 1/2 → 0.5/0.9 × 20 = 11.111; survey 0.4 → 20; no security rows at all
+#         (no data: no deduction, but listed).                                                          total 31.11
 EXPECTED = {
     "2025Q1": {"total": 59.67, "stage": "起步期", "C1-1": 15.0, "C1-2": 20 * 0.75 / 0.9, "C1-3": 0.0, "M1-1": 30.0, "D1": -2.0},
-    "2024Q4": {"total": 31.11, "stage": "准备期", "C1-1": 0.0, "C1-2": 20 * 0.5 / 0.9, "C1-3": 0.0, "M1-1": 20.0, "D1": 0.0},
+    "2024Q4": {"total": 31.11, "stage": "准备期", "C1-1": 0.0, "C1-2": 20 * 0.5 / 0.9, "C1-3": 0.0, "M1-1": 20.0, "D1": None},
 }
 
 _CASE_COLUMNS = ["case_id", "channel", "category", "priority", "department_id", "unit_id", "created_at",
@@ -193,4 +194,13 @@ def client(small_city: Settings) -> Iterator[TestClient]:
     from chengyun.api.app import create_app
 
     with TestClient(create_app(small_city)) as c:
+        yield c
+
+
+@pytest.fixture
+def fresh_client(tmp_path: Path) -> Iterator[TestClient]:
+    """A client over a small city of its own, for tests that add runs."""
+    from chengyun.api.app import create_app
+
+    with TestClient(create_app(build_small_city(tmp_path))) as c:
         yield c

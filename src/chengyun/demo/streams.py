@@ -3,31 +3,94 @@ updates and quality checks, sharing requests, portal use and ratings, security e
 
 Every function takes the world, a chunk ``[c0, c1)`` in UTC seconds (hour-aligned), a district index and the
 chunk's own random generator, and returns the columns of one lake table. All volumes come from the scale, all
-rates from :mod:`chengyun.demo.world` trends, so the same seed gives the same rows in any order of chunks."""
+rates from the world's trends (:class:`~chengyun.demo.generator.World`), so the same seed gives the same rows in any order of chunks."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from chengyun.demo import names as N
-from chengyun.demo.world import (
-    DAY,
-    HOUR,
-    LOCAL,
-    Columns,
-    World,
-    arrivals,
-    better,
-    day_ids,
-    faster,
-    label,
-    pseudonym,
-    repeat,
-    stamp,
-)
+
+if TYPE_CHECKING:
+    from chengyun.demo.generator import World
+
+HOUR, DAY = 3600, 86400
+LOCAL = 8 * HOUR  # Asia/Shanghai is UTC+8 all year; the lake stores naive UTC
+K = 0.45  # how strongly a district's skill moves its rates
+Columns = dict[str, Any]
+
+
+def better(rate: Any, skill: float, k: float = K) -> Any:
+    """A rate moved towards 1 (skill > 0) or away from it (skill < 0): the shortfall scales by exp(-k·skill)."""
+    return 1 - (1 - rate) * np.exp(-k * skill)
+
+
+def faster(value: Any, skill: float, k: float = K) -> Any:
+    """A duration or a failure rate scaled down for a skilled district, up for a lagging one."""
+    return value * np.exp(-k * skill)
+
+
+def arrivals(g: np.random.Generator, c0: int, c1: int, per_day: Callable[[np.ndarray], Any], hours: np.ndarray,
+             weekend: float) -> np.ndarray:
+    """Event times (UTC seconds) in ``[c0, c1)``: Poisson per hour, with a local daily and weekly rhythm."""
+    h = np.arange(c0, c1, HOUR, dtype=np.int64)
+    local = h + LOCAL
+    weekday = (local // DAY + 3) % 7  # 1970-01-01 was a Thursday
+    rhythm = hours[(local // HOUR) % 24] / hours.mean() * np.where(weekday >= 5, weekend, 1.0) * 7 / (5 + 2 * weekend)
+    n = g.poisson(np.maximum(per_day(h + HOUR / 2) * rhythm / 24, 0))
+    return np.repeat(h, n) + g.integers(0, HOUR, int(n.sum()))
+
+
+def stamp(secs: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
+    """UTC seconds as a naive microsecond timestamp column, null where not ``valid``."""
+    arr = (np.asarray(secs, np.int64) * 1_000_000).astype("datetime64[us]")
+    return pa.array(arr, type=pa.timestamp("us"), mask=None if valid is None else ~np.asarray(valid))
+
+
+def repeat(value: str, n: int) -> pa.Array:
+    """One string ``n`` times, dictionary-encoded (the writer decodes it)."""
+    return pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int32)), pa.array([value]))
+
+
+def label(names: pa.Array, idx: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
+    """``names[idx]`` as a dictionary column, null where not ``valid``."""
+    mask = None if valid is None else ~np.asarray(valid)
+    return pa.DictionaryArray.from_arrays(pa.array(np.asarray(idx, np.int32), mask=mask), names)
+
+
+def day_ids(prefix: str, secs: np.ndarray, code: str) -> pa.Array:
+    """Ids like ``LJ2026031501000042``: local date, district code, a number unique within that local day.
+
+    A chunk ends at UTC midnight, inside a local day; the part of the day before it gets odd numbers, the part
+    after it even ones, so ids never collide across chunks. ``secs`` must be sorted."""
+    local = secs + LOCAL
+    part = (secs // HOUR % 24 < 16).astype(np.int64)
+    key = (local // DAY) * 2 + part
+    seq = (np.arange(len(secs)) - np.searchsorted(key, key)) * 2 + part + 1
+    day = pc.strftime(stamp(local), format="%Y%m%d")
+    return pc.binary_join_element_wise(prefix, day, code, pc.utf8_lpad(pc.cast(pa.array(seq), pa.string()), 6, "0"), "")
+
+
+_HEX = np.frombuffer(b"0123456789abcdef", np.uint8)
+_SHIFTS = np.arange(60, -1, -4, dtype=np.uint64)
+
+
+def pseudonym(ids: np.ndarray, key: int) -> pa.Array:
+    """16 hex digits of a keyed 64-bit mix (splitmix64) of each user number: a stable pseudonym (用户假名)."""
+    x = (ids.astype(np.uint64) + np.uint64(key) * np.uint64(0x632BE59BD9B4E019)) * np.uint64(0x9E3779B97F4A7C15)
+    x ^= x >> np.uint64(30)
+    x *= np.uint64(0xBF58476D1CE4E5B9)
+    x ^= x >> np.uint64(27)
+    x *= np.uint64(0x94D049BB133111EB)
+    x ^= x >> np.uint64(31)
+    chars = _HEX[((x[:, None] >> _SHIFTS) & np.uint64(15)).astype(np.intp)]
+    return pa.array(np.ascontiguousarray(chars).view("S16").ravel()).cast(pa.string())
+
 
 # Local hour-of-day rhythms (0 … 23 h, Asia/Shanghai) and weekend factors
 HOTLINE = np.array([.3, .15, .1, .1, .1, .2, .5, 1.2, 2.6, 3.3, 3.4, 3.0, 2.0, 2.3, 3.1, 3.1, 2.8, 2.2, 1.7, 1.6,
@@ -47,6 +110,11 @@ PRIORITY_P = np.array([[.02, .1, .7, .18], [.02, .12, .7, .16], [.15, .35, .45, 
 CAT_DUE = np.array([c.due_hours for c in N.CATEGORIES])
 CAT_W = np.array([[c.reported, c.grid, c.iot] for c in N.CATEGORIES]).T
 SPREAD = 0.5  # log-logistic spread of durations around their time limit
+_METRICS = [m for t in N.ASSET_TYPES for m in t.metrics]
+METRIC_NAMES = pa.array([m.name for m in _METRICS])
+METRIC_OFFSET = np.cumsum([0] + [len(t.metrics) for t in N.ASSET_TYPES])[:-1]
+_MP = {f: np.array([getattr(m, f) for m in _METRICS], float)
+       for f in ("base", "amp", "peak", "amp2", "peak2", "noise", "lo", "hi", "decimals", "season")}
 
 
 def _categorical(g: np.random.Generator, p: np.ndarray, n: int) -> np.ndarray:
@@ -86,10 +154,22 @@ def telemetry(w: World, c0: int, c1: int, d: int, g: np.random.Generator) -> Col
     rep = np.repeat(np.arange(len(idx)), mc)
     slot = np.arange(len(rep)) - np.repeat(np.cumsum(mc) - mc, mc)
     ai, t = idx[rep], ts[rep]
-    keep = g.random(len(t)) >= w.metric_drop(t, d)
-    ai, t, gm = ai[keep], t[keep], (w.metric_offset[a.kind[ai]] + slot)[keep]
+    keep = g.random(len(t)) >= 1 - better(w.ramp(t, .944, .99), w.skill[d])
+    ai, t, gm = ai[keep], t[keep], (METRIC_OFFSET[a.kind[ai]] + slot)[keep]
     return {"tenant": repeat(w.districts[d], len(t)), "asset_id": label(a.ids, ai),
-            "metric": label(w.metric_names, gm), "ts": stamp(t), "value": w.metric_values(g, gm, ai, t)}
+            "metric": label(METRIC_NAMES, gm), "ts": stamp(t), "value": _values(g, gm, a.level[ai], t)}
+
+
+def _values(g: np.random.Generator, gm: np.ndarray, level: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Readings: the metric's base (scaled per device, swinging with the season), two daily cycles in local
+    time, and noise; clipped to the metric's range and rounded as the device reports them."""
+    p = {f: v[gm] for f, v in _MP.items()}
+    hour = (t + LOCAL) % DAY / HOUR
+    season = np.cos(2 * np.pi * ((t + LOCAL) / DAY % 365.2425 - 15) / 365.2425)
+    v = (p["base"] * level * (1 + p["season"] * season) + p["amp"] * np.cos(2 * np.pi * (hour - p["peak"]) / 24)
+         + p["amp2"] * np.cos(4 * np.pi * (hour - p["peak2"]) / 24) + p["noise"] * g.standard_normal(len(t)))
+    scale = 10.0 ** p["decimals"]
+    return np.round(np.clip(v, p["lo"], p["hi"]) * scale) / scale
 
 
 def _case_arrivals(w: World, c0: int, c1: int, d: int, g: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

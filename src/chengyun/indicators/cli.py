@@ -61,14 +61,15 @@ def score_tree(view: dict[str, Any], max_depth: int = 9) -> Tree:
 def packs_list(as_json: JsonOpt = False) -> None:
     """List the installed packs."""
     packs = available_packs()
-    rows = [{"id": p.id, "version": p.version, "title": p.title, "standard": p.standard,
-             "nodes": len(p.walk()), "leaves": sum(1 for n in p.walk() if not n.children)} for p in packs.values()]
+    rows = [{"id": p.id, "version": p.version, "title": p.title, "standard": p.standard, "nodes": len(p.walk()),
+             "measures": sum(1 for n in p.walk() if n.kind == "measure"),
+             "manual": sum(1 for n in p.walk() if n.kind == "manual")} for p in packs.values()]
     if as_json:
         print_json(rows)
         return
-    table = Table("id", "version", "名称 title", "依据 standard", "nodes", title="packs 指标体系")
+    table = Table("id", "version", "名称 title", "nodes", "度量 measured", "填报 manual", title="packs 指标体系")
     for r in rows:
-        table.add_row(r["id"], r["version"], r["title"], r["standard"], str(r["nodes"]))
+        table.add_row(str(r["id"]), str(r["version"]), str(r["title"]), str(r["nodes"]), str(r["measures"]), str(r["manual"]))
     console.print(table)
 
 
@@ -84,7 +85,7 @@ def packs_show(pack_id: Annotated[str, typer.Argument(metavar="ID")], as_json: J
 
     def add(branch: Tree, node: Any) -> None:
         bind = f" → {node.measure}" if node.measure else (" → 人工填报 manual input" if node.kind == "manual" else "")
-        rule = f" [{node.scoring.get('rule')}]" if node.scoring else ""
+        rule = f" \\[{node.scoring.get('rule')}]" if node.scoring else ""
         sub = branch.add(f"{node.id} {node.name} [dim]{node.name_en}[/] w={node.weight:g}{bind}{rule} [dim]({node.provenance})[/]")
         for c in node.children:
             add(sub, c)

@@ -91,14 +91,14 @@ def create_evaluation(body: EvaluationCreate, session: SessionDep, settings: Set
 
 @router.get("/evaluations/{run_id}/report.{fmt}", response_class=Response,
             responses={200: {"content": {m.split(";")[0]: {} for m in MEDIA.values()}}})
-def get_evaluation_report(run_id: RunId, fmt: ReportFormat, session: SessionDep) -> Response:
+def get_evaluation_report(run_id: RunId, fmt: ReportFormat, session: SessionDep, settings: SettingsDep) -> Response:
     """The run's report as self-contained HTML, an Excel workbook or a Word document."""
     from chengyun.indicators.report import render  # the renderers pull in openpyxl and python-docx
 
     run = get_run(session=session, run_id=run_id)
     view = run_view(session=session, run_id=run_id)
     with tempfile.TemporaryDirectory(prefix="chengyun-report-") as tmp:
-        path = render(view, fmt, FilePath(tmp) / f"report.{fmt}")
+        path = render(view, fmt, FilePath(tmp) / f"report.{fmt}", tz=settings.timezone)
         content = FilePath(path).read_bytes()
     name = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{run.pack_id}_{run.tenant_id}_{run.period}") + f".{fmt}"
     headers = {"Content-Disposition": f'{"inline" if fmt == "html" else "attachment"}; filename="{name}"'}

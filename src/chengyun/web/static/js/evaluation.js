@@ -1,0 +1,115 @@
+/* Evaluation page: radar and trend charts (ECharts, vendored) and folding of the score tree.
+   Chart data comes from the page's <script type="application/json" id="chart-data"> block, so no inline
+   script is needed and the Content-Security-Policy can stay at script-src 'self'. */
+(function () {
+  "use strict";
+
+  var BAND_COLOURS = ["rgba(200,208,218,0.18)", "rgba(245,200,110,0.16)", "rgba(110,165,230,0.14)",
+                      "rgba(90,190,130,0.15)", "rgba(160,120,220,0.14)", "rgba(230,120,110,0.14)"];
+  var PALETTE = ["#1d4f91", "#0e7c86", "#d08a1e", "#7b5ea7", "#c0392b", "#3a8d3f", "#5d6d7e", "#b0578d"];
+
+  function ready(fn) {
+    if (document.readyState !== "loading") { fn(); } else { document.addEventListener("DOMContentLoaded", fn); }
+  }
+
+  function once(fn) {
+    var done = false;
+    return function () { if (!done) { done = true; fn(); } };
+  }
+
+  function radarOption(r) {
+    var series = [{
+      value: r.current, name: r.labels.current, symbolSize: 5,
+      areaStyle: { color: "rgba(29,79,145,0.22)" }, lineStyle: { width: 2, color: PALETTE[0] },
+      itemStyle: { color: PALETTE[0] }
+    }];
+    if (r.previous) {
+      series.push({
+        value: r.previous, name: r.labels.previous, symbolSize: 3,
+        lineStyle: { width: 1.5, type: "dashed", color: "#9aa7b4" }, itemStyle: { color: "#9aa7b4" }
+      });
+    }
+    return {
+      color: PALETTE,
+      tooltip: { trigger: "item", confine: true },
+      legend: { bottom: 0, data: series.map(function (s) { return s.name; }) },
+      radar: {
+        indicator: r.indicators, radius: "64%", center: ["50%", "48%"], splitNumber: 4,
+        axisName: { color: "#44515e", fontSize: 12 },
+        splitArea: { areaStyle: { color: ["#fbfcfe", "#f3f6fa"] } },
+        splitLine: { lineStyle: { color: "#dfe5ec" } }, axisLine: { lineStyle: { color: "#dfe5ec" } }
+      },
+      series: [{ type: "radar", data: series }]
+    };
+  }
+
+  function trendOption(t) {
+    var bands = t.stages.map(function (s, i) {
+      return [{ yAxis: s.min, name: s.name, itemStyle: { color: BAND_COLOURS[i % BAND_COLOURS.length] } },
+              { yAxis: s.end }];
+    });
+    var series = [{
+      name: t.total_label, type: "line", data: t.totals, smooth: false, symbolSize: 8, z: 5,
+      lineStyle: { width: 3 }, itemStyle: { color: PALETTE[0] },
+      label: { show: true, position: "top", fontWeight: 600, formatter: function (p) {
+        return p.value == null ? "" : Number(p.value).toFixed(1);
+      } },
+      markArea: { silent: true, label: { position: "insideRight", color: "#8795a3", fontSize: 11 }, data: bands },
+      markLine: { silent: true, symbol: "none", label: { show: false },
+                  lineStyle: { color: "#c0392b", type: "dashed" }, data: [{ xAxis: t.current }] }
+    }];
+    t.series.forEach(function (s, i) {
+      series.push({ name: s.name, type: "line", data: s.data, symbolSize: 4, lineStyle: { width: 1.2 },
+                    itemStyle: { color: PALETTE[(i + 1) % PALETTE.length] }, connectNulls: false });
+    });
+    return {
+      tooltip: { trigger: "axis", confine: true },
+      legend: { type: "scroll", bottom: 0 },
+      grid: { left: 44, right: 70, top: 24, bottom: 56 },
+      xAxis: { type: "category", data: t.periods, boundaryGap: false, axisLine: { lineStyle: { color: "#b8c2cc" } } },
+      yAxis: { type: "value", min: 0, max: t.max, splitLine: { lineStyle: { color: "#eef1f5" } } },
+      series: series
+    };
+  }
+
+  function initCharts() {
+    var holder = document.getElementById("chart-data");
+    if (!holder || !window.echarts) { return; }
+    var data = JSON.parse(holder.textContent);
+    var pending = 2;
+    var finished = function () { pending -= 1; if (pending === 0) { window.__chartsReady = true; } };
+    var charts = [["chart-radar", radarOption(data.radar)], ["chart-trend", trendOption(data.trend)]];
+    charts.forEach(function (entry) {
+      var chart = window.echarts.init(document.getElementById(entry[0]), null, { renderer: "canvas" });
+      chart.on("finished", once(finished));
+      chart.setOption(entry[1]);
+      window.addEventListener("resize", function () { chart.resize(); });
+    });
+  }
+
+  /* Folding: a group's ▾ hides every row below it; unfolding shows the rows whose groups are all open. */
+  function initTree() {
+    var table = document.getElementById("node-tree");
+    if (!table) { return; }
+    var rows = Array.prototype.slice.call(table.querySelectorAll("tbody tr"));
+    var byId = {};
+    rows.forEach(function (r) { byId[r.dataset.id] = r; });
+    function visible(row) {
+      var parent = byId[row.dataset.parent];
+      while (parent) {
+        var btn = parent.querySelector(".fold");
+        if (btn && btn.getAttribute("aria-expanded") === "false") { return false; }
+        parent = byId[parent.dataset.parent];
+      }
+      return true;
+    }
+    table.addEventListener("click", function (ev) {
+      var btn = ev.target.closest(".fold");
+      if (!btn) { return; }
+      btn.setAttribute("aria-expanded", btn.getAttribute("aria-expanded") === "false" ? "true" : "false");
+      rows.forEach(function (r) { r.classList.toggle("hidden", !visible(r)); });
+    });
+  }
+
+  ready(function () { initTree(); initCharts(); });
+}());

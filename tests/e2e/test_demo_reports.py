@@ -1,0 +1,57 @@
+"""Integration: the demo city evaluated for every pack and quarter, and its reports open."""
+
+from __future__ import annotations
+
+import pytest
+from docx import Document
+from openpyxl import load_workbook
+
+from chengyun.core.db import session_scope
+from chengyun.core.settings import Settings
+from chengyun.indicators.catalog import available_packs
+from chengyun.indicators.service import list_runs
+
+
+def test_every_pack_every_quarter(demo_workspace: Settings) -> None:
+    with session_scope(demo_workspace) as s:
+        runs = list_runs(session=s, tenant_id="linjiang")
+        got = {(r.pack_id, r.period) for r in runs}
+        totals = {(r.pack_id, r.period): r.total for r in runs}
+    quarters = ["2025Q4", "2026Q1", "2026Q2", "2026Q3", "2026Q4"]
+    assert got == {(p, q) for p in available_packs() for q in quarters}
+    for pack in available_packs():
+        series = [totals[(pack, q)] for q in quarters[:4]]
+        assert all(t is not None and 0 < t <= 100 for t in series), (pack, series)
+        assert series[-1] > series[0], f"{pack}: the demo city should improve over the year: {series}"
+
+
+def test_reports_open(demo_workspace: Settings) -> None:
+    folder = demo_workspace.workspace / "reports"
+    for pack in available_packs():
+        wb = load_workbook(folder / f"{pack}-2026Q4.xlsx")
+        assert len(wb.sheetnames) >= 3
+        doc = Document(str(folder / f"{pack}-2026Q4.docx"))
+        assert len(doc.tables) >= 1
+        html = (folder / f"{pack}-2026Q4.html").read_text(encoding="utf-8")
+        assert "echarts" in html and "http://" not in html.replace("http://www.w3.org", "")
+
+
+@pytest.mark.browser
+def test_html_report_draws_charts(demo_workspace: Settings, chromium: str) -> None:
+    from playwright.sync_api import sync_playwright
+
+    path = demo_workspace.workspace / "reports" / "chengyun-operations-2026Q4.html"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--no-first-run", "--disable-sync"])
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(path.as_uri())
+        page.wait_for_function("window.__chartsReady === true", timeout=15000)
+        for chart in ("chart-radar", "chart-bars", "chart-trend"):
+            size = page.eval_on_selector(f"#{chart} canvas", "c => c.width * c.height")
+            assert size > 0, chart
+        browser.close()
+    assert not errors
