@@ -141,10 +141,13 @@ def _incidents() -> dict[str, list]:
 
 @contextmanager
 def api_test_pack_registered(folder: Path) -> Iterator[None]:
-    """Register the folder holding ``api-test`` for the duration of the block."""
+    """Register a folder holding ``api-test`` for the duration of the block (a no-op when one is registered)."""
+    reg = get_registry()
+    if any((Path(d) / f"{PACK}.yaml").exists() for d in reg.pack_dirs):  # pack ids must be unique
+        yield
+        return
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{PACK}.yaml").write_text(PACK_YAML, encoding="utf-8")
-    reg = get_registry()
     reg.add_pack_dir(folder)
     catalog._CACHE = None
     try:

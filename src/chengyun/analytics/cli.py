@@ -37,7 +37,7 @@ def list_cmd(as_json: JsonOpt = False) -> None:
         return
     table = Table("name", "名称", "unit", "better", "tables", title="measures 度量")
     for r in rows:
-        table.add_row(r["name"], r["title"], r["unit"], r["direction"], ", ".join(r["tables"]))
+        table.add_row(str(r["name"]), str(r["title"]), str(r["unit"]), str(r["direction"]), ", ".join(r["tables"]))
     console.print(table)
 
 

@@ -1,17 +1,16 @@
 """The demo city generator (演示城市): 临江市, a fictional prefecture-level city of 3.2 million people whose smart-city
-operation improves quarter by quarter — one district leading, one lagging.
+operation improves quarter by quarter — 江城区 leading, 云溪县 lagging.
 
 ``generate`` registers the administrative tree and the departments in the state DB, builds the registries
 (devices, data resources, government services) and writes about five quarters of operation to the lake, one
-month and one district at a time, from vectorised numpy and a seed: the same seed and ``today`` give the same rows.
-The registries live in :mod:`chengyun.demo.registries`-style builders below; the streams in
-:mod:`chengyun.demo.streams`."""
+month and one district at a time, from vectorised numpy and a seed: the same seed and ``today`` give the same
+rows. The fact streams are in :mod:`chengyun.demo.streams`, the names in :mod:`chengyun.demo.names`."""
 
 from __future__ import annotations
 
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -25,8 +24,167 @@ from chengyun.core.errors import Conflict, InvalidInput
 from chengyun.core.periods import Period, recent_quarters
 from chengyun.core.settings import Settings
 from chengyun.demo import names as N
-from chengyun.demo.registries import Assets, Catalogue, Services, build_assets, build_catalogue, build_services
-from chengyun.demo.streams import DAY, FACTS, LOCAL
+from chengyun.demo.streams import DAY, FACTS, HOUR, LOCAL, Columns, categorical, label, repeat, stamp, units
 from chengyun.lake.writer import write
 from chengyun.tenancy.models import AdminUnit
 from chengyun.tenancy.service import add_department, add_unit
+
+
+@dataclass(frozen=True)
+class Scale:
+    """Volumes of one demo size; rates (on time, available, satisfied …) do not depend on it."""
+
+    assets: int  # devices per district
+    cases_per_day: float  # citizen-reported cases a day, city-wide (proactive finds come on top)
+    user_share: float  # share of the city's portal users simulated; per-capita user figures scale with it
+    events_per_user: float  # portal events per active user and quarter
+    ratings_per_day: float
+    datasets: int  # data resources registered before the span (the catalogue triples during it)
+    services: int  # service items published before the span
+    alerts_per_day: float  # routine security alerts; incidents and high risks are the city's, not the size's
+    requests_per_day: float  # data sharing requests
+
+
+# ``tiny`` is for tests (a few seconds of generation; the file count still follows the span), ``small`` for the
+# default demo (portal users sampled at 12 %), ``medium`` and ``large`` for benchmarks.
+SCALES = {
+    "tiny": Scale(2, 30, .01, 1.4, 8, 60, 40, 1, 2),
+    "small": Scale(6, 260, .12, 1.4, 500, 400, 260, 6, 12),
+    "medium": Scale(22, 900, 1.0, 1.4, 1500, 1200, 800, 40, 40),
+    "large": Scale(280, 5000, 1.0, 2.5, 8000, 4000, 2500, 300, 150),
+}
+
+
+@dataclass
+class DemoSummary:
+    """What ``generate`` made: the city, its units, the periods covered and the rows written per lake table."""
+
+    city_id: str
+    tenants: list[str]
+    districts: list[str]
+    periods: list[Period]
+    rows: dict[str, int]
+    start: date
+    end: date
+
+
+@dataclass
+class Territory:
+    """The administrative tree as arrays: per district its grids (with residents and street) and streets."""
+
+    units: list[tuple[str, str, str | None, int, float]]  # (id, name, parent, population, area), parents first
+    districts: list[str]
+    grids: list[list[str]]
+    grid_pop: list[np.ndarray]
+    grid_street: list[np.ndarray]
+    streets: list[list[str]]
+
+
+def _split(total: int, weights: np.ndarray) -> np.ndarray:
+    """Integers proportional to ``weights`` that add up to ``total`` exactly (largest remainder)."""
+    raw = total * weights / weights.sum()
+    out = np.floor(raw).astype(np.int64)
+    out[np.argsort(out - raw)[: total - out.sum()]] += 1
+    return out
+
+
+def plan_territory(g: np.random.Generator) -> Territory:
+    """Districts → 3–5 streets → 4–8 grids, residents and area split so that every level sums exactly."""
+    city_area = round(sum(d.area_km2 for d in N.DISTRICTS) * 100)
+    units: list[tuple[str, str, str | None, int, float]] = [
+        (N.CITY_ID, N.CITY_NAME, None, sum(d.population for d in N.DISTRICTS), city_area / 100)]
+    t = Territory(units, [], [], [], [], [])
+    for di, dist in enumerate(N.DISTRICTS):
+        did = f"{N.CITY_ID}.d{di + 1:02d}"
+        units.append((did, dist.name, N.CITY_ID, dist.population, dist.area_km2))
+        n_st = int(g.integers(3, 6))
+        w = g.dirichlet(np.full(n_st, 4.0))
+        pops, areas = _split(dist.population, w), _split(round(dist.area_km2 * 100), g.dirichlet(np.full(n_st, 3.0)))
+        grids, gpop, gst = [], [], []
+        for si in range(n_st):
+            sid, sname = f"{did}.s{si + 1:02d}", dist.streets[si]
+            units.append((sid, sname, did, int(pops[si]), areas[si] / 100))
+            n_gr = int(g.integers(4, 9))
+            gp, ga = _split(int(pops[si]), g.dirichlet(np.full(n_gr, 5.0))), _split(int(areas[si]), g.dirichlet(np.full(n_gr, 3.0)))
+            for k in range(n_gr):
+                grids.append(f"{sid}.g{k + 1:02d}")
+                units.append((grids[-1], f"{sname}第{k + 1}网格", sid, int(gp[k]), ga[k] / 100))
+            gpop.extend(gp.tolist())
+            gst.extend([si] * n_gr)
+        t.districts.append(did)
+        t.streets.append([f"{did}.s{si + 1:02d}" for si in range(n_st)])
+        t.grids.append(grids)
+        t.grid_pop.append(np.array(gpop, float) / sum(gpop))
+        t.grid_street.append(np.array(gst))
+    return t
+
+
+def register_territory(session: Session, t: Territory) -> None:
+    """Add the units and the city's departments (委办局) to the state DB."""
+    if session.get(AdminUnit, N.CITY_ID) is not None:
+        raise Conflict(f"the demo city {N.CITY_ID!r} exists already in this workspace",
+                       fix="generate into a new workspace (chengyun demo --workspace DIR)")
+    for uid, name, parent, pop, area in t.units:
+        add_unit(session=session, unit_id=uid, name=name, parent_id=parent, population=pop, area_km2=area)
+    for slug, name, kind in N.DEPARTMENTS:
+        add_department(session=session, department_id=f"{N.CITY_ID}.dept.{slug}", tenant_id=N.CITY_ID, name=name, kind=kind)
+
+
+def local_midnight(d: date) -> int:
+    """UTC seconds of 00:00 Asia/Shanghai on ``d``."""
+    return (d - date(1970, 1, 1)).days * DAY - LOCAL
+
+
+def _pool_factor(events_per_user: float) -> float:
+    """Users in the pool per active user, so that uniform draws of ``events_per_user`` each give that many."""
+    lo, hi = 1e-3, 1e6
+    for _ in range(100):
+        x = (lo + hi) / 2
+        lo, hi = (x, hi) if x * (1 - np.exp(-events_per_user / x)) < 1 else (lo, x)
+    return (lo + hi) / 2
+
+
+@dataclass
+class World:
+    """What the streams share: territory, departments, the span and its trend clock, the registries."""
+
+    seed: int
+    scale: Scale
+    territory: Territory
+    periods: list[Period]
+    today: date
+    assets: Any = None
+    catalogue: Any = None
+    services: Any = None
+
+    def __post_init__(self) -> None:
+        t = self.territory
+        self.districts = t.districts
+        self.skill = np.array([d.skill for d in N.DISTRICTS])
+        self.population = np.array([d.population for d in N.DISTRICTS], float)
+        self.grids = [pa.array(x) for x in t.grids]
+        self.streets = [pa.array(x) for x in t.streets]
+        self.grid_pop, self.grid_street = t.grid_pop, t.grid_street
+        self.departments = {slug: f"{N.CITY_ID}.dept.{slug}" for slug, _, _ in N.DEPARTMENTS}
+        self.department_ids = pa.array(list(self.departments.values()))
+        self.category_paths = pa.array([c.path for c in N.CATEGORIES])
+        self.category_departments = pa.array([self.departments[c.department] for c in N.CATEGORIES])
+        self.start = local_midnight(self.periods[0].start)
+        self.end = local_midnight(self.today) + DAY  # through the end of ``today``, local time
+        self.first_end = local_midnight(self.periods[0].end)
+        latest = local_midnight(self.periods[-1].start)
+        self.centres = ((self.start + self.first_end) / 2, (latest + self.end) / 2)
+        self.pool_factor = _pool_factor(self.scale.events_per_user)
+
+    def progress(self, t: Any) -> Any:
+        """The operation's maturity at ``t``: 0 at the middle of the first quarter, 1 at the middle of the latest."""
+        c1, c5 = self.centres
+        return np.clip((np.asarray(t, float) - c1) / (c5 - c1), -.3, 1.2)
+
+    def ramp(self, t: Any, first: float, last: float) -> Any:
+        """A city-wide level that moves from ``first`` (first quarter) to ``last`` (latest quarter)."""
+        return first + (last - first) * self.progress(t)
+
+    def rng(self, *key: int) -> np.random.Generator:
+        """A generator of its own for one part of the city (same seed and key: same draws)."""
+        return np.random.default_rng([self.seed, *key])

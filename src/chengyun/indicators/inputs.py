@@ -79,8 +79,8 @@ def write_template(*, session: Session, pack_id: str, tenant_id: str, period: st
                    cur.evidence if cur else None, cur.source_document if cur else None, None])
         for col in (_VALUE, _EVIDENCE, _DOC, _BY):
             ws.cell(row=ws.max_row, column=col + 1).fill = PatternFill("solid", fgColor="FFF2CC")
-    for col, width in zip("ABCDEFGHIJKLMN", (22, 16, 10, 14, 36, 8, 8, 8, 40, 24, 12, 40, 30, 14), strict=True):
-        ws.column_dimensions[col].width = width
+    for letter, width in zip("ABCDEFGHIJKLMN", (22, 16, 10, 14, 36, 8, 8, 8, 40, 24, 12, 40, 30, 14), strict=True):
+        ws.column_dimensions[letter].width = width
     ws.freeze_panes = "A2"
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -95,7 +95,9 @@ def load_template(*, session: Session, path: Path, entered_by: str = "excel") ->
     if not rows or [str(h) for h in rows[0][: len(HEADERS)]] != HEADERS:
         raise InvalidInput(f"{path} is not a chengyun input template (header row differs)",
                            fix="export one with `chengyun inputs template PACK --tenant ID --period P --out FILE.xlsx`")
-    problems, good, blank = [], [], 0
+    problems: list[str] = []
+    good: list[tuple[int, tuple, float]] = []
+    blank = 0
     for i, row in enumerate(rows[1:], start=2):
         if row[_VALUE] in (None, ""):
             blank += 1

@@ -7,7 +7,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import yaml
 
@@ -112,7 +112,7 @@ class _Errors:
         self.items.append(f"{self.source}: {path}: {problem} — fix: {fix}")
 
 
-def _num(v: Any) -> bool:
+def _num(v: Any) -> TypeGuard[float]:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
@@ -168,9 +168,10 @@ def _node(raw: Any, parent_path: str, errs: _Errors, seen: set[str], measures: s
     elif nid in seen:
         errs.add(path, f"duplicate node id {nid!r}", "make every id unique within the pack")
     seen.add(nid)
-    weight = raw.get("weight")
-    if not _num(weight) or weight < 0:
-        errs.add(path, f"weight {weight!r} is not a number >= 0", "give weight: a number of points (or percent under split: percent)")
+    raw_weight = raw.get("weight")
+    weight = float(raw_weight) if _num(raw_weight) else -1.0
+    if weight < 0:
+        errs.add(path, f"weight {raw_weight!r} is not a number >= 0", "give weight: a number of points (or percent under split: percent)")
         weight = 0.0
     prov = raw.get("provenance", default_prov)
     if prov not in PROVENANCE:
@@ -179,7 +180,7 @@ def _node(raw: Any, parent_path: str, errs: _Errors, seen: set[str], measures: s
     if len(kinds) != 1:
         errs.add(path, f"node has {kinds or 'none'} of children/measure/input", "give exactly one: children, measure or input")
     node = Node(id=nid, name=str(raw.get("name") or ""), name_en=str(raw.get("name_en") or raw.get("name") or ""),
-                weight=float(weight), path=path, provenance=str(prov), note=raw.get("note"),
+                weight=weight, path=path, provenance=str(prov), note=raw.get("note"),
                 split=str(raw.get("split", "points")), measure=raw.get("measure"), input=raw.get("input"),
                 scoring=raw.get("scoring"))
     if not node.name:
@@ -206,7 +207,7 @@ def _check_leaf(node: Node, errs: _Errors, measures: set[str] | None) -> None:
         errs.add(node.path, "input must be a mapping", "write input: {unit: ratio, min: 0, max: 1, description: …}")
     elif node.input is not None:
         lo, hi = node.input.get("min"), node.input.get("max")
-        if (lo is not None and not _num(lo)) or (hi is not None and not _num(hi)) or (_num(lo) and _num(hi) and lo >= hi):
+        if (lo is not None and not _num(lo)) or (hi is not None and not _num(hi)) or (_num(lo) and _num(hi) and float(lo) >= float(hi)):
             errs.add(node.path, f"input range [{lo}, {hi}] is not a valid range", "give numeric min < max (e.g. min: 0, max: 1)")
         if node.input.get("direction", "higher") not in ("higher", "lower"):
             errs.add(node.path, f"input direction {node.input.get('direction')!r} is unknown", "use direction: higher or lower")

@@ -14,7 +14,7 @@ target_metadata = Base.metadata
 
 def run() -> None:
     """Run migrations online; SQLite uses batch mode so that ALTERs work."""
-    engine = config.attributes.get("engine") or create_engine(config.get_main_option("sqlalchemy.url"))
+    engine = config.attributes.get("engine") or create_engine(str(config.get_main_option("sqlalchemy.url")))
     with engine.connect() as connection:
         context.configure(
             connection=connection,

@@ -25,7 +25,8 @@ def list_cmd(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
         return
     table = Table("id", "名称 name", "层级 level", "上级 parent", "人口 population", title="tenants 行政区划")
     for r in rows:
-        table.add_row(r["id"], r["name"], r["level"], r["parent"] or "", f"{r['population']:,}" if r["population"] else "")
+        table.add_row(str(r["id"]), str(r["name"]), str(r["level"]), str(r["parent"] or ""),
+                      f"{r['population']:,}" if r["population"] else "")
     console.print(table)
 
 
