@@ -94,22 +94,68 @@ nodes:
 # 2024Q4: on-time 1/2 = 0.5 → 0; satisfied 1/2 → 0.5/0.9 × 20 = 11.111; survey 0.4 → 20; no security rows at all
 #         (no data: no deduction, but listed).                                                          total 31.11
 EXPECTED = {
-    "2025Q1": {"total": 59.67, "stage": "起步期", "C1-1": 15.0, "C1-2": 20 * 0.75 / 0.9, "C1-3": 0.0, "M1-1": 30.0, "D1": -2.0},
-    "2024Q4": {"total": 31.11, "stage": "准备期", "C1-1": 0.0, "C1-2": 20 * 0.5 / 0.9, "C1-3": 0.0, "M1-1": 20.0, "D1": None},
+    "2025Q1": {
+        "total": 59.67,
+        "stage": "起步期",
+        "C1-1": 15.0,
+        "C1-2": 20 * 0.75 / 0.9,
+        "C1-3": 0.0,
+        "M1-1": 30.0,
+        "D1": -2.0,
+    },
+    "2024Q4": {
+        "total": 31.11,
+        "stage": "准备期",
+        "C1-1": 0.0,
+        "C1-2": 20 * 0.5 / 0.9,
+        "C1-3": 0.0,
+        "M1-1": 20.0,
+        "D1": None,
+    },
 }
 
-_CASE_COLUMNS = ["case_id", "channel", "category", "priority", "department_id", "unit_id", "created_at",
-                 "response_due_at", "responded_at", "due_at", "resolved_at", "closed_at", "status", "solved",
-                 "satisfaction", "returned_count"]
+_CASE_COLUMNS = [
+    "case_id",
+    "channel",
+    "category",
+    "priority",
+    "department_id",
+    "unit_id",
+    "created_at",
+    "response_due_at",
+    "responded_at",
+    "due_at",
+    "resolved_at",
+    "closed_at",
+    "status",
+    "solved",
+    "satisfaction",
+    "returned_count",
+]
 
 
-def _case(cid: str, created: datetime, resolved_after_h: float | None, due_h: float, satisfaction: int | None) -> dict:
+def _case(
+    cid: str, created: datetime, resolved_after_h: float | None, due_h: float, satisfaction: int | None
+) -> dict:
     resolved = None if resolved_after_h is None else created + timedelta(hours=resolved_after_h)
-    return {"case_id": cid, "channel": "12345", "category": "市容", "priority": "normal", "department_id": None,
-            "unit_id": TENANT, "created_at": created, "response_due_at": created + timedelta(hours=2),
-            "responded_at": created + timedelta(hours=1), "due_at": created + timedelta(hours=due_h),
-            "resolved_at": resolved, "closed_at": resolved, "status": "closed" if resolved else "open",
-            "solved": None, "satisfaction": satisfaction, "returned_count": 0}
+    return {
+        "case_id": cid,
+        "channel": "12345",
+        "category": "市容",
+        "priority": "normal",
+        "department_id": None,
+        "unit_id": TENANT,
+        "created_at": created,
+        "response_due_at": created + timedelta(hours=2),
+        "responded_at": created + timedelta(hours=1),
+        "due_at": created + timedelta(hours=due_h),
+        "resolved_at": resolved,
+        "closed_at": resolved,
+        "status": "closed" if resolved else "open",
+        "solved": None,
+        "satisfaction": satisfaction,
+        "returned_count": 0,
+    }
 
 
 def _cases() -> list[dict]:
@@ -122,8 +168,12 @@ def _cases() -> list[dict]:
         rows.append(_case(f"q1-{i}", q1 + timedelta(days=i), resolved, 48.0, sat))
     # 2024Q4: 4 cases, 2 resolved: 1 on time, 1 late; 2 rated, 1 satisfied.
     q4 = datetime(2024, 11, 5, 3, 0)
-    rows += [_case("q4-0", q4, 10.0, 48.0, 4), _case("q4-1", q4 + timedelta(days=1), 60.0, 48.0, 1),
-             _case("q4-2", q4 + timedelta(days=2), None, 48.0, None), _case("q4-3", q4 + timedelta(days=3), None, 48.0, None)]
+    rows += [
+        _case("q4-0", q4, 10.0, 48.0, 4),
+        _case("q4-1", q4 + timedelta(days=1), 60.0, 48.0, 1),
+        _case("q4-2", q4 + timedelta(days=2), None, 48.0, None),
+        _case("q4-3", q4 + timedelta(days=3), None, 48.0, None),
+    ]
     return rows
 
 
@@ -133,9 +183,19 @@ def _columns(rows: list[dict], names: list[str]) -> dict[str, list]:
 
 def _incidents() -> dict[str, list]:
     at = datetime(2025, 3, 1, 1, 0)
-    rows = [{"event_id": f"e{i}", "asset_id": None, "kind": "intrusion", "severity": "high", "occurred_at": at,
-             "detected_at": at + timedelta(hours=1), "resolved_at": at + timedelta(hours=5), "is_incident": True}
-            for i in range(2)]
+    rows = [
+        {
+            "event_id": f"e{i}",
+            "asset_id": None,
+            "kind": "intrusion",
+            "severity": "high",
+            "occurred_at": at,
+            "detected_at": at + timedelta(hours=1),
+            "resolved_at": at + timedelta(hours=5),
+            "is_incident": True,
+        }
+        for i in range(2)
+    ]
     return _columns(rows, list(rows[0]))
 
 
@@ -166,13 +226,27 @@ def build_small_city(root: Path) -> Settings:
     with api_test_pack_registered(root / "packs"), session_scope(settings) as session:
         add_unit(session=session, unit_id=TENANT, name="临江测试区", population=120000)
         for period, value in (("2024Q4", 0.4), ("2025Q1", 0.6)):
-            set_input(session=session, pack_id=PACK, node_id="M1-1", tenant_id=TENANT, period=period, value=value,
-                      evidence="2025 年第一季度公众满意度抽样调查", source_document="survey.pdf")
+            set_input(
+                session=session,
+                pack_id=PACK,
+                node_id="M1-1",
+                tenant_id=TENANT,
+                period=period,
+                value=value,
+                evidence="2025 年第一季度公众满意度抽样调查",
+                source_document="survey.pdf",
+            )
         for period in ("2024Q4", "2025Q1"):
             engine = connect(settings)
             try:
-                evaluate(session=session, settings=settings, engine=engine, pack_id=PACK, tenant_id=TENANT,
-                         period=parse_period(period))
+                evaluate(
+                    session=session,
+                    settings=settings,
+                    engine=engine,
+                    pack_id=PACK,
+                    tenant_id=TENANT,
+                    period=parse_period(period),
+                )
             finally:
                 engine.close()
     return settings

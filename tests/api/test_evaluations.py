@@ -53,7 +53,9 @@ def test_run_view_scores_match_hand_computation(client: TestClient, period: str)
     for node in ("C1-1", "C1-2", "M1-1"):
         assert scores[node] == pytest.approx(want[node], abs=1e-3), node
     assert scores["C1-3"] is None  # no data is never a silent zero in the node itself …
-    assert scores["C1"] == pytest.approx(want["C1-1"] + want["C1-2"], abs=1e-3)  # … it adds 0 under policy zero
+    assert scores["C1"] == pytest.approx(
+        want["C1-1"] + want["C1-2"], abs=1e-3
+    )  # … it adds 0 under policy zero
     assert scores["D1"] == (None if want["D1"] is None else pytest.approx(want["D1"]))
     # the total is the roll-up of the first level, deduction included
     top = sum(n["score"] or 0 for n in view["nodes"] if n["depth"] == 1)
@@ -67,7 +69,10 @@ def test_run_view_evidence_and_trend(client: TestClient) -> None:
     assert ontime["value"] == 0.75 and ontime["unit"] == "ratio" and ontime["kind"] == "measure"
     assert ontime["evidence"]["parts"] == {"ontime": 6, "resolved": 8}
     assert ontime["evidence"]["rows"] == {"cases": 10}
-    assert ontime["evidence"]["window"] == ["2024-12-31T16:00:00", "2025-03-31T16:00:00"]  # Asia/Shanghai quarter in UTC
+    assert ontime["evidence"]["window"] == [
+        "2024-12-31T16:00:00",
+        "2025-03-31T16:00:00",
+    ]  # Asia/Shanghai quarter in UTC
     assert ontime["delta"] == pytest.approx(15.0)  # 2024Q4 scored 0 on this node
     survey = nodes["M1-1"]
     assert survey["kind"] == "manual" and survey["evidence"]["source"] == "manual"
@@ -94,7 +99,9 @@ def test_create_evaluation_stores_a_run(fresh_client: TestClient) -> None:
 
 
 def test_create_evaluation_unknown_tenant_is_404(fresh_client: TestClient) -> None:
-    r = fresh_client.post("/api/v1/evaluations", json={"pack": PACK, "tenant": "atlantis", "period": "2025Q1"})
+    r = fresh_client.post(
+        "/api/v1/evaluations", json={"pack": PACK, "tenant": "atlantis", "period": "2025Q1"}
+    )
     assert r.status_code == 404
     assert r.json()["error"]["code"] == "not-found" and "atlantis" in r.json()["error"]["message"]
     assert fresh_client.get("/api/v1/evaluations").json()["total"] == 2  # nothing half-stored
@@ -139,4 +146,6 @@ def test_demo_city_runs_match_the_store(demo_workspace: Settings) -> None:
         latest = page["items"][0]
         view = client.get(f"/api/v1/evaluations/{latest['run_id']}").json()
     assert view["run"]["total"] == latest["total"]
-    assert sum(n["score"] or 0 for n in view["nodes"] if n["depth"] == 1) == pytest.approx(latest["total"], abs=0.01)
+    assert sum(n["score"] or 0 for n in view["nodes"] if n["depth"] == 1) == pytest.approx(
+        latest["total"], abs=0.01
+    )

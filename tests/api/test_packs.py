@@ -13,14 +13,23 @@ def test_list_packs_matches_the_catalogue(client: TestClient) -> None:
     packs = client.get("/api/v1/packs").json()
     assert {p["id"] for p in packs} == set(available_packs())
     mine = next(p for p in packs if p["id"] == PACK)
-    assert mine == {"id": PACK, "version": "1.0", "title": "接口测试指标", "title_en": "API test indicators",
-                    "standard": "test only", "scale": 100.0, "no_data": "zero", "nodes": 7, "leaves": 5}
+    assert mine == {
+        "id": PACK,
+        "version": "1.0",
+        "title": "接口测试指标",
+        "title_en": "API test indicators",
+        "standard": "test only",
+        "scale": 100.0,
+        "no_data": "zero",
+        "nodes": 7,
+        "leaves": 5,
+    }
 
 
 def test_every_builtin_pack_has_a_consistent_tree(client: TestClient) -> None:
     for pack in available_packs().values():
         tree = client.get(f"/api/v1/packs/{pack.id}").json()
-        top = [n for n in tree["tree"] if not (n["scoring"] or {}).get("rule") == "deduction"]
+        top = [n for n in tree["tree"] if (n["scoring"] or {}).get("rule") != "deduction"]
         assert sum(n["weight"] for n in top) == pack.scale, pack.id
         assert [s["min"] for s in tree["stages"]][:1] in ([], [0.0]), pack.id
 
@@ -28,7 +37,12 @@ def test_every_builtin_pack_has_a_consistent_tree(client: TestClient) -> None:
 def test_pack_tree(client: TestClient) -> None:
     tree = client.get(f"/api/v1/packs/{PACK}").json()
     assert tree["provenance_note"].startswith("Written for the API tests")
-    assert [(s["name"], s["min"]) for s in tree["stages"]] == [("准备期", 0), ("起步期", 40), ("成长期", 60), ("成熟期", 80)]
+    assert [(s["name"], s["min"]) for s in tree["stages"]] == [
+        ("准备期", 0),
+        ("起步期", 40),
+        ("成长期", 60),
+        ("成熟期", 80),
+    ]
     assert [n["id"] for n in tree["tree"]] == ["C1", "M1", "D1"]
     c1 = tree["tree"][0]
     assert c1["kind"] == "group" and [c["id"] for c in c1["children"]] == ["C1-1", "C1-2", "C1-3"]

@@ -9,6 +9,13 @@ from .conftest import TENANT
 
 def test_list_tenants(client: TestClient) -> None:
     assert client.get("/api/v1/tenants").json() == [
-        {"id": TENANT, "name": "临江测试区", "level": "city", "parent_id": None, "population": 120000,
-         "area_km2": None, "timezone": "Asia/Shanghai"},
+        {
+            "id": TENANT,
+            "name": "临江测试区",
+            "level": "city",
+            "parent_id": None,
+            "population": 120000,
+            "area_km2": None,
+            "timezone": "Asia/Shanghai",
+        },
     ]

@@ -19,28 +19,34 @@ from chengyun.core.errors import InvalidInput
 from chengyun.indicators.report import FORMATS, render
 
 FIXTURE = Path(__file__).parent / "fixtures" / "run_view.json"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-sync"]
+CHROMIUM = Path(os.environ.get("CHENGYUN_TEST_CHROMIUM") or "/usr/bin/chromium")  # .ci/run sets the variable
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
 
 # Worked by hand from the fixture's pack (scale 100, no_data: zero); share × the leaf's points.
 HAND_LEAVES = {
-    "L1P1-A1": 0.84 * 8,      # 网上可办率 0.92, linear 0.5 → 1.0: (0.92 − 0.5) / 0.5 = 0.84 of 8 = 6.72
-    "L1P1-A2": 0.9 * 6,       # 一站式办理率 (manual) 0.81, target 0.9: 0.9 of 6 = 5.40
-    "L1P1-A3": 0.625 * 6,     # 万人活跃用户数 1250, target 2000: 0.625 of 6 = 3.75
-    "L1P2-A1": 0.675 * 12,    # 按时办结率 0.87, linear 0.6 → 1.0: 0.675 of 12 = 8.10
-    "L1P2-A2": 0.8 * 8,       # 平均办结时长 30.5 h, band max 48 → 0.8 of 8 = 6.40
-    "L2-A1": 0.72 * 14,       # 数据开放率 0.36, target 0.5: 0.72 of 14 = 10.08
-    "L2-A2": 0.0,             # 共享平均响应天数: no data, policy zero
-    "L2-A3": 0.7 * 10.5,      # 数据质量得分 88, linear 60 → 100: 0.7 of 10.5 = 7.35
-    "L3-A1": 0.55 * 25,       # 平均处置时长 6.5 h, linear 12 → 2: 0.55 of 25 = 13.75
-    "L3-D1": -3.0,            # 安全事件 3, deduction 1 point each, at most 5
+    "L1P1-A1": 0.84 * 8,  # 网上可办率 0.92, linear 0.5 → 1.0: (0.92 − 0.5) / 0.5 = 0.84 of 8 = 6.72
+    "L1P1-A2": 0.9 * 6,  # 一站式办理率 (manual) 0.81, target 0.9: 0.9 of 6 = 5.40
+    "L1P1-A3": 0.625 * 6,  # 万人活跃用户数 1250, target 2000: 0.625 of 6 = 3.75
+    "L1P2-A1": 0.675 * 12,  # 按时办结率 0.87, linear 0.6 → 1.0: 0.675 of 12 = 8.10
+    "L1P2-A2": 0.8 * 8,  # 平均办结时长 30.5 h, band max 48 → 0.8 of 8 = 6.40
+    "L2-A1": 0.72 * 14,  # 数据开放率 0.36, target 0.5: 0.72 of 14 = 10.08
+    "L2-A2": 0.0,  # 共享平均响应天数: no data, policy zero
+    "L2-A3": 0.7 * 10.5,  # 数据质量得分 88, linear 60 → 100: 0.7 of 10.5 = 7.35
+    "L3-A1": 0.55 * 25,  # 平均处置时长 6.5 h, linear 12 → 2: 0.55 of 25 = 13.75
+    "L3-D1": -3.0,  # 安全事件 3, deduction 1 point each, at most 5
 }
-HAND_L1 = {"L1": "30.37", "L2": "17.43", "L3": "10.75"}   # 6.72+5.40+3.75+8.10+6.40; 10.08+0+7.35; 13.75−3
-HAND_TOTAL = "58.55"                                    # 30.37 + 17.43 + 10.75
-HAND_DELTA = "2.45"                                     # 58.55 − 56.10 (2025Q3 in the trend)
-HAND_STAGE = "起步期"                                   # 55 ≤ 58.55 < 70
-HAND_RADAR = [75.9, 49.8, 43.0]                         # 30.37/40, 17.43/35, 10.75/25 as percent
+HAND_L1 = {"L1": "30.37", "L2": "17.43", "L3": "10.75"}  # 6.72+5.40+3.75+8.10+6.40; 10.08+0+7.35; 13.75−3
+HAND_TOTAL = "58.55"  # 30.37 + 17.43 + 10.75
+HAND_DELTA = "2.45"  # 58.55 − 56.10 (2025Q3 in the trend)
+HAND_STAGE = "起步期"  # 55 ≤ 58.55 < 70
+HAND_RADAR = [75.9, 49.8, 43.0]  # 30.37/40, 17.43/35, 10.75/25 as percent
 
 
 @pytest.fixture
@@ -115,16 +121,16 @@ def test_html_shows_the_hand_figures(view: dict[str, Any], tmp_path: Path) -> No
 
 def test_html_sections(view: dict[str, Any], tmp_path: Path) -> None:
     page = html_of(view, tmp_path)
-    no_data = page[page.index('id="no-data"'):page.index('id="provenance"')]
+    no_data = page[page.index('id="no-data"') : page.index('id="provenance"')]
     assert "L2-A2" in no_data and "计零分" in no_data and "失去满分 10.50 分" in no_data
-    provenance = page[page.index('id="provenance"'):page.index('id="evidence"')]
+    provenance = page[page.index('id="provenance"') : page.index('id="evidence"')]
     for label in ("原文照录", "公开报道", "推断重构", "实践做法"):
         assert label in provenance
     assert "尚未得到官方确认" in provenance and "出处未经官方文件确认" in provenance
-    manual = page[page.index('id="evidence-L1P1-A2"'):page.index('id="evidence-L1P1-A3"')]
+    manual = page[page.index('id="evidence-L1P1-A2"') : page.index('id="evidence-L1P1-A3"')]
     assert "《2025年第四季度政务服务统计报表》" in manual and "zhang.wei" in manual
     assert "2026-01-05 09:12" in manual  # 01:12 UTC shown in Asia/Shanghai
-    per_capita = page[page.index('id="evidence-L1P1-A3"'):page.index('id="evidence-L1P2-A1"')]
+    per_capita = page[page.index('id="evidence-L1P1-A3"') : page.index('id="evidence-L1P2-A1"')]
     assert "2,300,000" in per_capita and "287,500" in per_capita and "portal_usage: 3,412,087" in per_capita
 
 
@@ -138,7 +144,7 @@ def test_html_escapes_names(view: dict[str, Any], tmp_path: Path) -> None:
 def test_html_explains_reweighting(view: dict[str, Any], tmp_path: Path) -> None:
     view["run"]["no_data_policy"] = "reweight"
     page = html_of(view, tmp_path)
-    no_data = page[page.index('id="no-data"'):page.index('id="provenance"')]
+    no_data = page[page.index('id="no-data"') : page.index('id="provenance"')]
     assert "权重再分配" in no_data and "数据开放率、数据质量得分" in no_data and "计零分" not in no_data
 
 
@@ -156,9 +162,13 @@ def test_html_charts_draw_in_chromium(view: dict[str, Any], tmp_path: Path) -> N
             page.on("pageerror", lambda exc: errors.append(str(exc)))
             page.goto(path.as_uri())
             page.wait_for_function("window.__chartsReady === true", timeout=30_000)
-            drawn = {c: page.evaluate(PAINTED_PIXELS, c) for c in ("chart-radar", "chart-bars", "chart-trend")}
-            radar = page.evaluate("echarts.getInstanceByDom(document.getElementById('chart-radar'))"
-                                  ".getOption().series[0].data[0].value")
+            drawn = {
+                c: page.evaluate(PAINTED_PIXELS, c) for c in ("chart-radar", "chart-bars", "chart-trend")
+            }
+            radar = page.evaluate(
+                "echarts.getInstanceByDom(document.getElementById('chart-radar'))"
+                ".getOption().series[0].data[0].value"
+            )
             total = page.inner_text("#total-score")
             page.screenshot(path="/tmp/report.png", full_page=True)
         finally:
@@ -188,7 +198,7 @@ def _browser_or_skip() -> Any:
     """Playwright's entry point, or a skip (a failure under CI=true) when the browser cannot run."""
     problem = None
     if not CHROMIUM.exists():
-        problem = "Debian's Chromium is not at /usr/bin/chromium (apt-get install chromium)"
+        problem = f"Debian's Chromium is not at {CHROMIUM} (apt-get install chromium fonts-noto-cjk)"
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -205,8 +215,14 @@ def _browser_or_skip() -> Any:
 
 def test_xlsx_sheets_and_figures(view: dict[str, Any], tmp_path: Path) -> None:
     wb = load_workbook(render(view, "xlsx", tmp_path / "report.xlsx", tz="Asia/Shanghai"))
-    assert wb.sheetnames == ["汇总 Summary", "一级指标 Level 1", "二级指标 Level 2", "三级指标 Level 3",
-                             "证据 Evidence", "趋势 Trend"]
+    assert wb.sheetnames == [
+        "汇总 Summary",
+        "一级指标 Level 1",
+        "二级指标 Level 2",
+        "三级指标 Level 3",
+        "证据 Evidence",
+        "趋势 Trend",
+    ]
     summary = {row[0]: row[1] for row in wb["汇总 Summary"].iter_rows(values_only=True) if row[0]}
     assert f"{summary['总分 Total']:.2f}" == HAND_TOTAL
     assert f"{summary['较上期变化 Change vs previous']:.2f}" == HAND_DELTA
@@ -289,7 +305,9 @@ def test_first_run_without_previous_period(view: dict[str, Any], tmp_path: Path,
     if fmt == "html":
         assert "无上期评价" in path.read_text(encoding="utf-8")
     elif fmt == "xlsx":
-        summary = {r[0]: r[1] for r in load_workbook(path)["汇总 Summary"].iter_rows(values_only=True) if r[0]}
+        summary = {
+            r[0]: r[1] for r in load_workbook(path)["汇总 Summary"].iter_rows(values_only=True) if r[0]
+        }
         assert summary["较上期变化 Change vs previous"] is None
     else:
         assert any("首次评价" in p.text for p in Document(str(path)).paragraphs)

@@ -34,13 +34,17 @@ _RID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 # Scripts only from our origin (ECharts is vendored, chart set-up is a static file); ECharts writes inline
 # style attributes in its tooltips, hence 'unsafe-inline' for styles only.
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-       "font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
-       "frame-ancestors 'none'")
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
 # Swagger UI is FastAPI's stock page: it loads its bundle from jsdelivr and starts with an inline script.
-DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-            "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: https://fastapi.tiangolo.com; "
-            "object-src 'none'; frame-ancestors 'none'")
+DOCS_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: https://fastapi.tiangolo.com; "
+    "object-src 'none'; frame-ancestors 'none'"
+)
 
 
 class SecurityHeaders:
@@ -100,9 +104,11 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = list(exc.errors())
     fields = list(dict.fromkeys(_field(e["loc"]) for e in errors))
-    err = InvalidInput(f"invalid input in {', '.join(fields)}",
-                       fix=f"correct the named field(s) and send the request again; the schema is at {API_DOCS}",
-                       details=[f"{_field(e['loc'])}: {e['msg']}" for e in errors])
+    err = InvalidInput(
+        f"invalid input in {', '.join(fields)}",
+        fix=f"correct the named field(s) and send the request again; the schema is at {API_DOCS}",
+        details=[f"{_field(e['loc'])}: {e['msg']}" for e in errors],
+    )
     return await error_response(request, err)
 
 
@@ -112,8 +118,12 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if exc.status_code == 404:
         err = NotFound(f"no page or endpoint at {request.url.path}", fix=f"see /evaluations or {API_DOCS}")
     elif exc.status_code == 405:
-        err = _error(405, "method-not-allowed", f"{request.method} is not allowed on {request.url.path}",
-                     fix=f"see {API_DOCS} for the methods of this path")
+        err = _error(
+            405,
+            "method-not-allowed",
+            f"{request.method} is not allowed on {request.url.path}",
+            fix=f"see {API_DOCS} for the methods of this path",
+        )
     else:
         err = _error(exc.status_code, "http-error", str(exc.detail))
     response = await error_response(request, err)
@@ -123,9 +133,18 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 async def _internal_error(request: Request, exc: Exception) -> Response:
     rid = getattr(request.state, "request_id", "?")
-    log.exception("unhandled error in %s %s (request %s)", request.method, request.url.path, rid, exc_info=exc)
-    return await error_response(request, _error(500, "internal-error", f"internal error (request {rid})",
-                                                fix="retry; if it persists, report it with the request id"))
+    log.exception(
+        "unhandled error in %s %s (request %s)", request.method, request.url.path, rid, exc_info=exc
+    )
+    return await error_response(
+        request,
+        _error(
+            500,
+            "internal-error",
+            f"internal error (request {rid})",
+            fix="retry; if it persists, report it with the request id",
+        ),
+    )
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -147,10 +166,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.session_factory = sessionmaker(bind=get_engine(settings.db_url), expire_on_commit=False)
         yield
 
-    app = FastAPI(title="城运 chengyun", version=__version__, lifespan=lifespan,
-                  description="Sustained operation and continuous evaluation of a smart city (城市长效运营与评价).",
-                  openapi_url="/api/v1/openapi.json", docs_url=API_DOCS, redoc_url=None,
-                  generate_unique_id_function=_operation_id)
+    app = FastAPI(
+        title="城运 chengyun",
+        version=__version__,
+        lifespan=lifespan,
+        description="Sustained operation and continuous evaluation of a smart city (城市长效运营与评价).",
+        openapi_url="/api/v1/openapi.json",
+        docs_url=API_DOCS,
+        redoc_url=None,
+        generate_unique_id_function=_operation_id,
+    )
     app.state.settings = settings
     app.add_middleware(SecurityHeaders)
     app.add_exception_handler(ChengyunError, error_response)

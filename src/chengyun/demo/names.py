@@ -80,19 +80,19 @@ class AssetType:
     code: str
     prefix: str
     department: str
-    intervals: tuple[int, ...]  # seconds; each divides 3600 so reports never straddle an hour
+    intervals: tuple[int, ...]  # seconds, drawn uniformly (repeats weigh); each divides 3600, so reports never straddle an hour
     metrics: tuple[Metric, ...]
     weight: float
 
 
 ASSET_TYPES = (
-    AssetType("air-quality", "AQ", "ecology-environment", (1800, 3600), (
+    AssetType("air-quality", "AQ", "ecology-environment", (3600,), (
         Metric("pm25", 38, 9, 8, 10, 2, 400, season=0.35), Metric("pm10", 64, 12, 8, 14, 5, 600, season=0.3),
         Metric("no2", 31, 6, 19, 6, 1, 200, amp2=5, peak2=8), Metric("o3", 72, 30, 15, 12, 2, 300, season=-0.3)), 1.2),
-    AssetType("noise", "NS", "ecology-environment", (300, 1800, 1800), (
+    AssetType("noise", "NS", "ecology-environment", (300, 1800, 3600, 3600, 3600, 3600), (
         Metric("laeq_db", 56, 7, 13, 3, 30, 95), Metric("lmax_db", 71, 8, 13, 5, 40, 120)), 1.0),
-    AssetType("water-level", "WL", "water", (900, 1800), (Metric("level_m", 2.4, 0.05, 6, 0.04, 0, 9, decimals=2, season=-0.2),), 0.8),
-    AssetType("traffic-flow", "TF", "transport", (300, 900, 1800, 1800), (
+    AssetType("water-level", "WL", "water", (900, 1800, 3600), (Metric("level_m", 2.4, 0.05, 6, 0.04, 0, 9, decimals=2, season=-0.2),), 0.8),
+    AssetType("traffic-flow", "TF", "transport", (900, 1800, 3600, 3600), (
         Metric("vehicles", 160, 40, 13, 25, 0, 900, amp2=70, peak2=8, decimals=0),
         Metric("speed_kmh", 38, 6, 3, 4, 3, 90, amp2=-7, peak2=8), Metric("occupancy_pct", 22, 6, 13, 5, 0, 100, amp2=9, peak2=8)), 1.2),
     AssetType("parking", "PK", "urban-management", (1800, 3600), (
@@ -102,7 +102,7 @@ ASSET_TYPES = (
     AssetType("gateway", "GW", "data", (1800, 3600), (
         Metric("cpu_pct", 24, 10, 15, 6, 0, 100), Metric("mem_pct", 47, 4, 15, 4, 0, 100),
         Metric("rssi_dbm", -71, 2, 3, 5, -120, -30)), 0.8),
-    AssetType("smart-meter", "SM", "government-offices", (900, 3600), (
+    AssetType("smart-meter", "SM", "government-offices", (900, 3600, 3600), (
         Metric("power_kw", 42, 18, 14, 5, 0, 400, amp2=6, peak2=10, season=-0.15), Metric("voltage_v", 229, 2, 20, 1.5, 190, 250)), 0.9),
 )
 CRITICALITY = ("critical", "high", "medium", "low")

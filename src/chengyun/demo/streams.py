@@ -46,6 +46,17 @@ def arrivals(g: np.random.Generator, c0: int, c1: int, per_day: Callable[[np.nda
     return np.repeat(h, n) + g.integers(0, HOUR, int(n.sum()))
 
 
+def steady(g: np.random.Generator, w: World, c0: int, c1: int, per_day: Callable[[np.ndarray], Any],
+           key: tuple[int, ...]) -> np.ndarray:
+    """Event times in ``[c0, c1)`` that follow the rate evenly (systematic sampling of its running total since the
+    span start, with one random phase per ``key``): any window holds its expected count, give or take one."""
+    h = np.arange(w.start, c1, HOUR, dtype=np.int64)
+    total = np.concatenate([[0.0], np.cumsum(np.maximum(per_day(h + HOUR / 2), 0) / 24)])
+    phase = w.rng(99, *key).random()
+    n = np.diff(np.floor(total + phase)).astype(np.int64)[h >= c0]
+    return np.repeat(h[h >= c0], n) + g.integers(0, HOUR, int(n.sum()))
+
+
 def stamp(secs: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
     """UTC seconds as a naive microsecond timestamp column, null where not ``valid``."""
     arr = (np.asarray(secs, np.int64) * 1_000_000).astype("datetime64[us]")
@@ -82,7 +93,7 @@ _SHIFTS = np.arange(60, -1, -4, dtype=np.uint64)
 
 def pseudonym(ids: np.ndarray, key: int) -> pa.Array:
     """16 hex digits of a keyed 64-bit mix (splitmix64) of each user number: a stable pseudonym (用户假名)."""
-    x = (ids.astype(np.uint64) + np.uint64(key) * np.uint64(0x632BE59BD9B4E019)) * np.uint64(0x9E3779B97F4A7C15)
+    x = (ids.astype(np.uint64) + np.uint64(key * 0x632BE59BD9B4E019 % 2**64)) * np.uint64(0x9E3779B97F4A7C15)
     x ^= x >> np.uint64(30)
     x *= np.uint64(0xBF58476D1CE4E5B9)
     x ^= x >> np.uint64(27)
@@ -117,7 +128,8 @@ _MP = {f: np.array([getattr(m, f) for m in _METRICS], float)
        for f in ("base", "amp", "peak", "amp2", "peak2", "noise", "lo", "hi", "decimals", "season")}
 
 
-def _categorical(g: np.random.Generator, p: np.ndarray, n: int) -> np.ndarray:
+def categorical(g: np.random.Generator, p: np.ndarray, n: int) -> np.ndarray:
+    """``n`` draws of an index with probabilities proportional to ``p``."""
     return np.searchsorted(np.cumsum(p) / np.sum(p), g.random(n), side="right").clip(0, len(p) - 1)
 
 
@@ -128,10 +140,10 @@ def _late_ratio(g: np.random.Generator, ontime: np.ndarray) -> np.ndarray:
     return np.exp(SPREAD * (np.log(u / (1 - u)) - logit))
 
 
-def _units(w: World, d: int, g: np.random.Generator, n: int, street_share: float = 0.1) -> pa.Array:
+def units(w: World, d: int, g: np.random.Generator, n: int, street_share: float = 0.1) -> pa.Array:
     """Grid ids (weighted by residents), a share of them street ids."""
     grids, streets = w.grids[d], w.streets[d]
-    gi = _categorical(g, w.grid_pop[d], n)
+    gi = categorical(g, w.grid_pop[d], n)
     street = g.random(n) < street_share
     idx = np.where(street, len(grids) + w.grid_street[d][gi], gi)
     return label(pa.concat_arrays([grids, streets]), idx)
@@ -197,8 +209,8 @@ def _case_kinds(g: np.random.Generator, chan: np.ndarray) -> tuple[np.ndarray, n
     cat, prio = np.zeros(len(chan), np.int64), np.zeros(len(chan), np.int64)
     for src in range(3):
         m = SOURCE[chan] == src
-        cat[m] = _categorical(g, CAT_W[src], int(m.sum()))
-        prio[m] = _categorical(g, PRIORITY_P[src], int(m.sum()))
+        cat[m] = categorical(g, CAT_W[src], int(m.sum()))
+        prio[m] = categorical(g, PRIORITY_P[src], int(m.sum()))
     return cat, prio
 
 
@@ -229,14 +241,14 @@ def cases(w: World, c0: int, c1: int, d: int, g: np.random.Generator) -> Columns
     good = np.where(solved, .95, np.clip((better(w.ramp(t, .75, .92), sk) - .95 * res_rate) / (1 - res_rate), .05, .95))
     rated = followed & (g.random(n) < .85)
     happy = g.random(n) < good
-    stars = np.where(happy, 4 + (g.random(n) < .65), 1 + _categorical(g, np.array([.3, .3, .4]), n))
+    stars = np.where(happy, 4 + (g.random(n) < .65), 1 + categorical(g, np.array([.3, .3, .4]), n))
     status = np.select([has_closed, has_res, has_resp], [0, 1, 2], 3)
     extra = (g.random(n) < .2).astype(np.int16) + (g.random(n) < .05)
     return {
         "tenant": repeat(w.districts[d], n), "case_id": day_ids("LJ", t, f"{d + 1:02d}"),
         "channel": label(pa.array(N.CHANNELS), chan), "category": label(w.category_paths, cat),
         "priority": label(pa.array(N.PRIORITIES), prio),
-        "department_id": label(w.category_departments, cat), "unit_id": _units(w, d, g, n),
+        "department_id": label(w.category_departments, cat), "unit_id": units(w, d, g, n),
         "created_at": stamp(t), "response_due_at": stamp(t + (resp_h * HOUR).astype(np.int64)),
         "responded_at": stamp(responded, has_resp), "due_at": stamp(t + (due_h * HOUR).astype(np.int64)),
         "resolved_at": stamp(resolved, has_res), "closed_at": stamp(closed, has_closed),
@@ -314,7 +326,7 @@ def portal_usage(w: World, c0: int, c1: int, d: int, g: np.random.Generator) -> 
     t = np.sort(arrivals(g, c0, c1, lambda x: w.scale.events_per_user * active(x) / 91.3, MOBILE, 1.1))
     n = len(t)
     user = d * 10**9 + (g.random(n) * w.pool_factor * active(t)).astype(np.int64)
-    action = _categorical(g, np.array([.6, .25, .15]), n)
+    action = categorical(g, np.array([.6, .25, .15]), n)
     hall = w.ramp(t, .08, .04)
     chan = _portal_channels(w, g, t, d, hall)
     online_p = np.minimum(better(w.ramp(t, .45, .70), sk, .3) / (1 - hall), 1)
@@ -342,16 +354,14 @@ def portal_ratings(w: World, c0: int, c1: int, d: int, g: np.random.Generator) -
 
 
 def _security_times(w: World, c0: int, c1: int, d: int, g: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Event times and kinds of event: 0 routine alert, 1 high-risk vulnerability, 2 incident."""
+    """Event times and kinds of event: 0 routine alert, 1 high-risk vulnerability, 2 incident. Vulnerabilities
+    and incidents are the city's own counts (not the scale's), spread evenly rather than by chance."""
     weight = w.population[d] / w.population.sum() * np.exp(-.5 * w.skill[d])
-    rates: list[Any] = [
-        lambda x: w.scale.alerts_per_day * weight * np.ones_like(x),
-        lambda x: w.ramp(x, 14, 6) / 91.3 * weight,  # the city's count, not the scale's
-        lambda x: w.ramp(x, 25, 10) / 91.3 * weight,
-    ]
-    parts = [arrivals(g, c0, c1, r, ALWAYS, 1.0) for r in rates]
-    t = np.concatenate(parts)
-    kind = np.concatenate([np.full(len(p), i) for i, p in enumerate(parts)])
+    alerts = arrivals(g, c0, c1, lambda x: w.scale.alerts_per_day * weight * np.ones_like(x), ALWAYS, 1.0)
+    vulns = steady(g, w, c0, c1, lambda x: w.ramp(x, 18, 7) / 91.3 * weight, (d, 1))
+    incidents = steady(g, w, c0, c1, lambda x: w.ramp(x, 25, 10) / 91.3 * weight, (d, 2))
+    t = np.concatenate([alerts, vulns, incidents])
+    kind = np.concatenate([np.full(len(alerts), 0), np.full(len(vulns), 1), np.full(len(incidents), 2)])
     order = np.argsort(t, kind="stable")
     return t[order], kind[order]
 
@@ -360,18 +370,18 @@ def security_events(w: World, c0: int, c1: int, d: int, g: np.random.Generator) 
     """Routine alerts (scale), high-risk vulnerabilities and incidents (the city's own counts), with MTTD/MTTR."""
     t, kind = _security_times(w, c0, c1, d, g)
     n, sk = len(t), w.skill[d]
-    sev = np.select([kind == 1, kind == 2], [2 + (g.random(n) < .3), 1 + _categorical(g, np.array([.45, .4, .15]), n)],
+    sev = np.select([kind == 1, kind == 2], [2 + (g.random(n) < .3), 1 + categorical(g, np.array([.45, .4, .15]), n)],
                     (g.random(n) < .3).astype(np.int64))
     kinds = np.array([k[0] for k in N.SECURITY_KINDS])
     alert_w, incident_w = (np.array([k[i] for k in N.SECURITY_KINDS], float) for i in (1, 2))
-    what = np.where(kind == 2, _categorical(g, incident_w, n), _categorical(g, alert_w, n))
+    what = np.where(kind == 2, categorical(g, incident_w, n), categorical(g, alert_w, n))
     what = np.where(kind == 1, 0, what)
-    detect_h = np.where(kind == 2, faster(w.ramp(t, 20, 6), sk) / 1.65 * g.lognormal(0, 1.0, n),
+    detect_h = np.where(kind == 2, faster(w.ramp(t, 20, 6), sk) * g.lognormal(-.245, .7, n),
                         g.exponential(.5, n))
     detected = t + (detect_h * HOUR).astype(np.int64)
-    fix_h = np.where(kind == 2, faster(w.ramp(t, 30, 10), sk) / 1.65 * g.lognormal(0, 1.0, n),
+    fix_h = np.where(kind == 2, faster(w.ramp(t, 30, 10), sk) * g.lognormal(-.245, .7, n),
                      g.lognormal(np.log(20), 1.0, n))
-    linger = (kind == 1) & (g.random(n) < faster(w.ramp(t, .55, .3), sk, .3))
+    linger = (kind == 1) & (g.random(n) < faster(w.ramp(t, .6, .35), sk, .3))
     fix_h = np.where(linger, g.uniform(20, 150, n) * 24, fix_h)
     resolved = detected + (fix_h * HOUR).astype(np.int64)
     has_res = (resolved < w.end) & ~(linger & (g.random(n) < .2))

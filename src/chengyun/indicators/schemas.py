@@ -12,19 +12,28 @@ from chengyun.indicators.pack import Node, Pack
 
 # ---- evaluation runs: EvaluationBase → EvaluationCreate → EvaluationRead → EvaluationPage ---------------------
 
+
 class EvaluationBase(BaseModel):
     """What identifies an evaluation: pack, tenant and period."""
 
     pack: str = Field(min_length=1, max_length=100, description="pack id", examples=["cn-smartcity-2016"])
-    tenant: str = Field(min_length=1, max_length=64, description="tenant (administrative unit) id", examples=["linjiang"])
-    period: str = Field(min_length=4, max_length=40, description="2026, 2026Q3, 2026-07 or 2026-01-01..2026-03-31",
-                        examples=["2026Q1"])
+    tenant: str = Field(
+        min_length=1, max_length=64, description="tenant (administrative unit) id", examples=["linjiang"]
+    )
+    period: str = Field(
+        min_length=4,
+        max_length=40,
+        description="2026, 2026Q3, 2026-07 or 2026-01-01..2026-03-31",
+        examples=["2026Q1"],
+    )
 
 
 class EvaluationCreate(EvaluationBase):
     """A request to evaluate a pack for a tenant and period now."""
 
-    engine: Literal["duckdb", "spark"] | None = Field(None, description="analytics engine; default from settings")
+    engine: Literal["duckdb", "spark"] | None = Field(
+        None, description="analytics engine; default from settings"
+    )
 
     @field_validator("period")
     @classmethod
@@ -80,6 +89,7 @@ class EvaluationResult(BaseModel):
 
 
 # ---- the run view (docs/dev/contracts.md) ------------------------------------------------------------------
+
 
 class RunHeader(BaseModel):
     """The run's header in the run view."""
@@ -161,6 +171,7 @@ class RunView(BaseModel):
 
 # ---- packs: PackBase → PackRead → PackTree -----------------------------------------------------------------
 
+
 class PackBase(BaseModel):
     """What names a pack."""
 
@@ -183,9 +194,19 @@ class PackRead(PackBase):
     def from_pack(cls, pack: Pack) -> PackRead:
         """The short form of a loaded pack."""
         nodes = pack.walk()
-        return cls(id=pack.id, version=pack.version, title=pack.title, title_en=pack.title_en, standard=pack.standard,
-                   scale=pack.scale, no_data=pack.no_data, nodes=len(nodes),  # type: ignore[arg-type]
-                   leaves=sum(1 for n in nodes if not n.children))
+        return cls.model_validate(
+            {
+                "id": pack.id,
+                "version": pack.version,
+                "title": pack.title,
+                "title_en": pack.title_en,
+                "standard": pack.standard,
+                "scale": pack.scale,
+                "no_data": pack.no_data,
+                "nodes": len(nodes),
+                "leaves": sum(1 for n in nodes if not n.children),
+            }
+        )
 
 
 class PackNodeRead(BaseModel):
@@ -207,10 +228,22 @@ class PackNodeRead(BaseModel):
     @classmethod
     def from_node(cls, node: Node) -> PackNodeRead:
         """The node and its subtree."""
-        return cls(id=node.id, name=node.name, name_en=node.name_en, weight=node.weight, split=node.split,
-                   kind=node.kind, provenance=node.provenance, note=node.note,  # type: ignore[arg-type]
-                   measure=node.measure, input=node.input, scoring=node.scoring,
-                   children=[cls.from_node(c) for c in node.children])
+        return cls.model_validate(
+            {
+                "id": node.id,
+                "name": node.name,
+                "name_en": node.name_en,
+                "weight": node.weight,
+                "split": node.split,
+                "kind": node.kind,
+                "provenance": node.provenance,
+                "note": node.note,
+                "measure": node.measure,
+                "input": node.input,
+                "scoring": node.scoring,
+                "children": [cls.from_node(c) for c in node.children],
+            }
+        )
 
 
 class PackTree(PackRead):
@@ -225,6 +258,10 @@ class PackTree(PackRead):
     def from_pack(cls, pack: Pack) -> PackTree:
         """The full form of a loaded pack."""
         short = PackRead.from_pack(pack).model_dump()
-        return cls(**short, provenance_note=pack.provenance_note, stage_note=pack.stage_note,
-                   stages=[StageRead(name=s.name, name_en=s.name_en, min=s.min) for s in pack.stages],
-                   tree=[PackNodeRead.from_node(n) for n in pack.nodes])
+        return cls(
+            **short,
+            provenance_note=pack.provenance_note,
+            stage_note=pack.stage_note,
+            stages=[StageRead(name=s.name, name_en=s.name_en, min=s.min) for s in pack.stages],
+            tree=[PackNodeRead.from_node(n) for n in pack.nodes],
+        )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from typing import Any
 
 from sqlalchemy import select
@@ -49,8 +50,12 @@ def _previous_scores(session: Session, pack: Pack, tenant: str, period: Period) 
     return prev.id, scores
 
 
-def evaluate(*, session: Session, settings: Settings, engine: Engine, pack_id: str, tenant_id: str, period: Period) -> EvaluationRun:
-    """Evaluate a pack for a tenant (its whole subtree) and period; store the run, node results and evidence."""
+def evaluate(*, session: Session, settings: Settings, engine: Engine, pack_id: str, tenant_id: str, period: Period,
+             cache: dict[tuple[str, str, str], Any] | None = None) -> EvaluationRun:
+    """Evaluate a pack for a tenant (its whole subtree) and period; store the run, node results and evidence.
+    ``cache`` lets several packs evaluated over the same data share measure results. A period still running is
+    evaluated up to today, so that time not yet lived does not count as downtime or missing data."""
+    period = period.clipped(date.today())
     pack = get_pack(pack_id)
     install(session=session, pack=pack)
     unit = get_unit(session=session, unit_id=tenant_id)
@@ -63,7 +68,11 @@ def evaluate(*, session: Session, settings: Settings, engine: Engine, pack_id: s
     run.snapshot = str(snapshot_state(settings.lake, session, run.id, tenants, pack.id))
     ctx = make_context(engine, tenants, period, unit.timezone or settings.timezone, subtree_population(units))
     leaves = [n for n in pack.walk() if n.kind == "measure"]
-    results = run_measures(engine, [n.measure for n in leaves if n.measure], ctx)
+    cache = {} if cache is None else cache
+    wanted = [n.measure for n in leaves if n.measure and (tenant_id, period.label, n.measure) not in cache]
+    for name, res in run_measures(engine, wanted, ctx).items():
+        cache[(tenant_id, period.label, name)] = res
+    results = {n.measure: cache[(tenant_id, period.label, n.measure)] for n in leaves if n.measure}
     reg = get_registry()
     values: dict[str, Any] = {}
     evidence: dict[str, dict[str, Any]] = {}

@@ -37,8 +37,10 @@ MEDIA = {
     "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
 }
 # The HTML report is self-contained (charts inlined), so it is served with its own, closed-off policy.
-REPORT_CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; "
-              "font-src data:; frame-ancestors 'none'")
+REPORT_CSP = (
+    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; "
+    "font-src data:; frame-ancestors 'none'"
+)
 
 
 @router.get("/packs")
@@ -64,8 +66,12 @@ def list_evaluations(
 ) -> EvaluationPage:
     """Finished evaluation runs, newest period first, filtered and paginated."""
     label = parse_period(period).label if period else None
-    runs = [r for r in list_runs(session=session, pack_id=pack, tenant_id=tenant) if label is None or r.period == label]
-    items = [EvaluationRead.model_validate(run_summary(r)) for r in runs[offset:offset + limit]]
+    runs = [
+        r
+        for r in list_runs(session=session, pack_id=pack, tenant_id=tenant)
+        if label is None or r.period == label
+    ]
+    items = [EvaluationRead.model_validate(run_summary(r)) for r in runs[offset : offset + limit]]
     return EvaluationPage(items=items, total=len(runs), limit=limit, offset=offset)
 
 
@@ -76,22 +82,34 @@ def get_evaluation(run_id: RunId, session: SessionDep) -> RunView:
 
 
 @router.post("/evaluations", status_code=status.HTTP_201_CREATED)
-def create_evaluation(body: EvaluationCreate, session: SessionDep, settings: SettingsDep,
-                      response: Response) -> EvaluationResult:
+def create_evaluation(
+    body: EvaluationCreate, session: SessionDep, settings: SettingsDep, response: Response
+) -> EvaluationResult:
     """Evaluate a pack for a tenant (and its subtree) and period now; returns the stored run."""
     engine = connect(settings, body.engine)
     try:
-        run = evaluate(session=session, settings=settings, engine=engine, pack_id=body.pack,
-                       tenant_id=body.tenant, period=parse_period(body.period))
+        run = evaluate(
+            session=session,
+            settings=settings,
+            engine=engine,
+            pack_id=body.pack,
+            tenant_id=body.tenant,
+            period=parse_period(body.period),
+        )
     finally:
         engine.close()
     response.headers["Location"] = f"/api/v1/evaluations/{run.id}"
     return EvaluationResult.model_validate(run_json(session, run))
 
 
-@router.get("/evaluations/{run_id}/report.{fmt}", response_class=Response,
-            responses={200: {"content": {m.split(";")[0]: {} for m in MEDIA.values()}}})
-def get_evaluation_report(run_id: RunId, fmt: ReportFormat, session: SessionDep, settings: SettingsDep) -> Response:
+@router.get(
+    "/evaluations/{run_id}/report.{fmt}",
+    response_class=Response,
+    responses={200: {"content": {m.split(";")[0]: {} for m in MEDIA.values()}}},
+)
+def get_evaluation_report(
+    run_id: RunId, fmt: ReportFormat, session: SessionDep, settings: SettingsDep
+) -> Response:
     """The run's report as self-contained HTML, an Excel workbook or a Word document."""
     from chengyun.indicators.report import render  # the renderers pull in openpyxl and python-docx
 

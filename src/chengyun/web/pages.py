@@ -36,32 +36,89 @@ NAV = [
     ("contracts", "/contracts", "合同", "Contracts"),
 ]
 COMING = {
-    "overview": ("全市运营一览：五大运营对象的健康度、待办与最新评价结果。",
-                 "The whole city at a glance: health of the five operation objects, open work, latest evaluations."),
-    "infrastructure": ("设备、链路、算力与应用台账；遥测、可用率与告警。",
-                       "Registry of devices, links, compute and applications; telemetry, availability, alarms."),
-    "data": ("政务数据资源目录、质量规则（GB/T 36344）、更新及时性与共享申请。",
-             "Data resource catalogue, quality rules (GB/T 36344), freshness and sharing requests."),
-    "systems": ("应用依赖与健康度；一网统管案件受理、派遣、时限与督办。",
-                "Application dependencies and health; the city's case flow: intake, dispatch, SLA, escalation."),
-    "portal": ("服务事项、使用情况、好差评与主动服务。",
-               "Service catalogue, usage, ratings (好差评) and proactive services."),
-    "security": ("安全事件与处置（MTTD/MTTR）、漏洞、备份与恢复演练、等保级别。",
-                 "Security events and incidents (MTTD/MTTR), vulnerabilities, backup drills, 等保 level."),
-    "contracts": ("运营模式、合同与按绩效付费。", "Operating models, contracts and performance-linked payment."),
+    "overview": (
+        "全市运营一览：五大运营对象的健康度、待办与最新评价结果。",
+        "The whole city at a glance: health of the five operation objects, open work, latest evaluations.",
+    ),
+    "infrastructure": (
+        "设备、链路、算力与应用台账；遥测、可用率与告警。",
+        "Registry of devices, links, compute and applications; telemetry, availability, alarms.",
+    ),
+    "data": (
+        "政务数据资源目录、质量规则（GB/T 36344）、更新及时性与共享申请。",
+        "Data resource catalogue, quality rules (GB/T 36344), freshness and sharing requests.",
+    ),
+    "systems": (
+        "应用依赖与健康度；一网统管案件受理、派遣、时限与督办。",
+        "Application dependencies and health; the city's case flow: intake, dispatch, SLA, escalation.",
+    ),
+    "portal": (
+        "服务事项、使用情况、好差评与主动服务。",
+        "Service catalogue, usage, ratings (好差评) and proactive services.",
+    ),
+    "security": (
+        "安全事件与处置（MTTD/MTTR）、漏洞、备份与恢复演练、等保级别。",
+        "Security events and incidents (MTTD/MTTR), vulnerabilities, backup drills, 等保 level.",
+    ),
+    "contracts": (
+        "运营模式、合同与按绩效付费。",
+        "Operating models, contracts and performance-linked payment.",
+    ),
 }
 STATUS = {"ok": ("正常", "OK"), "no-data": ("无数据", "No data"), "partial": ("部分数据", "Partial")}
-KIND = {"group": ("分组", "Group"), "measure": ("数据度量", "Measured"), "manual": ("人工填报", "Manual input")}
+UNITS = {
+    "ratio": ("比率（%）", "ratio (%)"),
+    "count": ("个数", "count"),
+    "h": ("小时", "hours"),
+    "per 10k": ("每万人", "per 10,000 residents"),
+}
+KIND = {
+    "group": ("分组", "Group"),
+    "measure": ("数据度量", "Measured"),
+    "manual": ("人工填报", "Manual input"),
+}
 PROVENANCE = {
-    "verbatim": ("原文", "Verbatim", "指标名称与权重取自标准或文件原文", "names and weights as in the official text"),
+    "verbatim": (
+        "原文",
+        "Verbatim",
+        "指标名称与权重取自标准或文件原文",
+        "names and weights as in the official text",
+    ),
     "transcribed": ("转录", "Transcribed", "据原文转录整理", "transcribed from the official text"),
-    "reported": ("公开报道", "Reported", "来自公开报道，未见原文", "from public reports; the official text was not seen"),
-    "reconstruction": ("重构", "Reconstruction", "依据公开资料重构，待核实", "reconstructed from public material, unconfirmed"),
+    "reported": (
+        "公开报道",
+        "Reported",
+        "来自公开报道，未见原文",
+        "from public reports; the official text was not seen",
+    ),
+    "reconstruction": (
+        "重构",
+        "Reconstruction",
+        "依据公开资料重构，待核实",
+        "reconstructed from public material, unconfirmed",
+    ),
     "practice": ("实践", "Practice", "运营实践中常用的口径", "common operating practice"),
 }
-_EVIDENCE_SHOWN = {"measure", "title", "title_en", "value", "unit", "parts", "tables", "rows", "window", "engine",
-                   "population", "warnings", "description", "source", "evidence", "source_document", "entered_by",
-                   "entered_at"}
+_EVIDENCE_SHOWN = {
+    "measure",
+    "title",
+    "title_en",
+    "value",
+    "unit",
+    "parts",
+    "tables",
+    "rows",
+    "window",
+    "engine",
+    "population",
+    "warnings",
+    "description",
+    "source",
+    "evidence",
+    "source_document",
+    "entered_by",
+    "entered_at",
+}
 
 
 def get_lang(request: Request) -> str:
@@ -77,6 +134,7 @@ Lang = Annotated[str, Depends(get_lang)]
 
 
 # ---- formatting filters -------------------------------------------------------------------------------------
+
 
 def fmt_value(value: float | None, unit: str | None = None) -> str:
     """A value for people: ratios as percent, counts as integers, others with their unit."""
@@ -118,15 +176,21 @@ def rule_text(scoring: dict[str, Any] | None, lang: str = "zh") -> str:
     r, en = scoring, lang == "en"
     kind = r.get("rule")
     if kind == "linear":
-        return (f"linear: 0 at {r['worst']:g}, full at {r['best']:g}" if en
-                else f"线性：{r['worst']:g} 得 0 分，{r['best']:g} 得满分")
+        return (
+            f"linear: 0 at {r['worst']:g}, full at {r['best']:g}"
+            if en
+            else f"线性：{r['worst']:g} 得 0 分，{r['best']:g} 得满分"
+        )
     if kind == "target":
         return f"target {r['target']:g}" if en else f"目标值 {r['target']:g}（按达成比例得分）"
     if kind == "boolean":
         return f"yes/no, expects {'yes' if r.get('expect', True) else 'no'}" if en else "是否达标（是/否）"
     if kind == "deduction":
-        return (f"deduction: −{r['points']:g} per {r['per']:g}, at most −{r['max']:g}" if en
-                else f"倒扣分：每 {r['per']:g} 扣 {r['points']:g} 分，最多扣 {r['max']:g} 分")
+        return (
+            f"deduction: −{r['points']:g} per {r['per']:g}, at most −{r['max']:g}"
+            if en
+            else f"倒扣分：每 {r['per']:g} 扣 {r['points']:g} 分，最多扣 {r['max']:g} 分"
+        )
     if kind == "banded":
         key = "min" if "min" in r["bands"][0] else "max"
         sign = "≥" if key == "min" else "≤"
@@ -140,6 +204,7 @@ TEMPLATES.env.filters.update(value=fmt_value, num=fmt_num, delta=fmt_delta, loca
 
 # ---- rendering ----------------------------------------------------------------------------------------------
 
+
 def _section(path: str) -> str:
     first = path.strip("/").split("/", 1)[0]
     return "evaluations" if first in ("evaluations", "packs", "") else first
@@ -150,9 +215,16 @@ def render(request: Request, name: str, lang: str, status_code: int = 200, **con
     other = "en" if lang == "zh" else "zh"
     params = {k: v for k, v in request.query_params.items() if k != "lang"} | {"lang": other}
     base = {
-        "lang": lang, "t": (lambda zh, en: en if lang == "en" else zh), "nav": NAV,
-        "section": _section(request.url.path), "switch_url": f"{request.url.path}?{urlencode(params)}",
-        "tz": request.app.state.settings.timezone, "STATUS": STATUS, "KIND": KIND, "PROVENANCE": PROVENANCE,
+        "lang": lang,
+        "t": (lambda zh, en: en if lang == "en" else zh),
+        "nav": NAV,
+        "section": _section(request.url.path),
+        "switch_url": f"{request.url.path}?{urlencode(params)}",
+        "tz": request.app.state.settings.timezone,
+        "STATUS": STATUS,
+        "KIND": KIND,
+        "UNITS": UNITS,
+        "PROVENANCE": PROVENANCE,
     }
     response = TEMPLATES.TemplateResponse(request, name, base | context, status_code=status_code)
     if request.query_params.get("lang") in LANGS:
@@ -181,7 +253,14 @@ def _bands(view: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     for i, s in enumerate(stages):
         end = stages[i + 1]["min"] if i + 1 < len(stages) else top
-        out.append(s | {"end": end, "width": max(0.0, (end - s["min"]) / top * 100), "active": s["name"] == run["stage"]})
+        out.append(
+            s
+            | {
+                "end": end,
+                "width": max(0.0, (end - s["min"]) / top * 100),
+                "active": s["name"] == run["stage"],
+            }
+        )
     return out
 
 
@@ -189,27 +268,41 @@ def _charts(view: dict[str, Any], prev: dict[str, Any] | None, lang: str) -> dic
     """What the radar and trend charts draw (passed to the page as JSON, drawn by static/js/evaluation.js)."""
     run, t = view["run"], (lambda zh, en: en if lang == "en" else zh)
     level1 = [n for n in view["nodes"] if n["depth"] == 1 and n["max_score"] > 0]
+    before = [prev["level1"].get(n["id"]) or 0 for n in level1] if prev else [0.0] * len(level1)
     return {
         "radar": {
-            "indicators": [{"name": _label(n, lang), "max": round(n["max_score"], 2)} for n in level1],
+            # under the reweight policy a node's points differ between periods; the axis must hold both
+            "indicators": [
+                {"name": _label(n, lang), "max": round(max(n["max_score"], b), 2)}
+                for n, b in zip(level1, before, strict=True)
+            ],
             "current": [n["score"] or 0 for n in level1],
-            "previous": [prev["level1"].get(n["id"]) or 0 for n in level1] if prev else None,
-            "labels": {"current": f"{t('本期', 'This period')} {run['period']}",
-                       "previous": f"{t('上期', 'Previous')} {prev['period']}" if prev else ""},
+            "previous": before if prev else None,
+            "labels": {
+                "current": f"{t('本期', 'This period')} {run['period']}",
+                "previous": f"{t('上期', 'Previous')} {prev['period']}" if prev else "",
+            },
         },
         "trend": {
             "periods": [p["period"] for p in view["trend"]],
             "totals": [p["total"] for p in view["trend"]],
-            "series": [{"name": _label(n, lang), "data": [p["level1"].get(n["id"]) for p in view["trend"]]}
-                       for n in level1],
-            "current": run["period"], "max": run["max_total"], "total_label": t("总分", "Total"),
-            "stages": [{"name": b["name_en"] if lang == "en" else b["name"], "min": b["min"], "end": b["end"]}
-                       for b in _bands(view)],
+            "series": [
+                {"name": _label(n, lang), "data": [p["level1"].get(n["id"]) for p in view["trend"]]}
+                for n in level1
+            ],
+            "current": run["period"],
+            "max": run["max_total"],
+            "total_label": t("总分", "Total"),
+            "stages": [
+                {"name": b["name_en"] if lang == "en" else b["name"], "min": b["min"], "end": b["end"]}
+                for b in _bands(view)
+            ],
         },
     }
 
 
 # ---- pages --------------------------------------------------------------------------------------------------
+
 
 @router.get("/")
 def home() -> RedirectResponse:
@@ -224,8 +317,10 @@ def evaluations_page(request: Request, session: SessionDep, lang: Lang) -> HTMLR
     groups: dict[str, list[dict[str, Any]]] = {}
     for run in list_runs(session=session):
         groups.setdefault(run.pack_id, []).append(run_summary(run))
-    titles = {pid: (packs[pid].title, packs[pid].title_en, packs[pid].standard) if pid in packs else (pid, pid, "")
-              for pid in groups}
+    titles = {
+        pid: (packs[pid].title, packs[pid].title_en, packs[pid].standard) if pid in packs else (pid, pid, "")
+        for pid in groups
+    }
     return render(request, "evaluations.html", lang, groups=groups, titles=titles, packs=packs)
 
 
@@ -237,29 +332,52 @@ def evaluation_page(run_id: str, request: Request, session: SessionDep, lang: La
     total, before = view["run"]["total"], prev["total"] if prev else None
     parents = {n["parent_id"] for n in view["nodes"]}
     leaves = [n for n in view["nodes"] if n["id"] not in parents]
-    return render(request, "evaluation.html", lang, view=view, run=view["run"], prev=prev, bands=_bands(view),
-                  total_delta=None if total is None or before is None else round(total - before, 2),
-                  charts=_charts(view, prev, lang), parents=parents,
-                  no_data=[n for n in leaves if n["status"] == "no-data"],
-                  provenance=Counter(n["provenance"] for n in leaves))
+    return render(
+        request,
+        "evaluation.html",
+        lang,
+        view=view,
+        run=view["run"],
+        prev=prev,
+        bands=_bands(view),
+        total_delta=None if total is None or before is None else round(total - before, 2),
+        charts=_charts(view, prev, lang),
+        parents=parents,
+        no_data=[n for n in leaves if n["status"] == "no-data"],
+        provenance=Counter(n["provenance"] for n in leaves),
+    )
 
 
 @router.get("/evaluations/{run_id}/nodes/{node_id}")
-def evaluation_node_page(run_id: str, node_id: str, request: Request, session: SessionDep, lang: Lang) -> HTMLResponse:
+def evaluation_node_page(
+    run_id: str, node_id: str, request: Request, session: SessionDep, lang: Lang
+) -> HTMLResponse:
     """One node of a run with its evidence: the measure's inputs, or the manual figure and its source."""
     view = run_view(session=session, run_id=run_id)
     by_id = {n["id"]: n for n in view["nodes"]}
     if node_id not in by_id:
-        raise NotFound(f"run {run_id!r} has no node {node_id!r}", fix=f"open /evaluations/{run_id} and choose a node")
-    node, ancestors = by_id[node_id], []
+        raise NotFound(
+            f"run {run_id!r} has no node {node_id!r}", fix=f"open /evaluations/{run_id} and choose a node"
+        )
+    node = by_id[node_id]
+    ancestors: list[dict[str, Any]] = []
     parent = node["parent_id"]
     while parent in by_id:
         ancestors.insert(0, by_id[parent])
         parent = by_id[parent]["parent_id"]
     extra = {k: v for k, v in node["evidence"].items() if k not in _EVIDENCE_SHOWN}
-    return render(request, "node.html", lang, view=view, run=view["run"], node=node, ancestors=ancestors,
-                  children=[n for n in view["nodes"] if n["parent_id"] == node_id], evidence=node["evidence"],
-                  extra=extra)
+    return render(
+        request,
+        "node.html",
+        lang,
+        view=view,
+        run=view["run"],
+        node=node,
+        ancestors=ancestors,
+        children=[n for n in view["nodes"] if n["parent_id"] == node_id],
+        evidence=node["evidence"],
+        extra=extra,
+    )
 
 
 @router.get("/packs")
@@ -285,8 +403,9 @@ def pack_page(pack_id: str, request: Request, lang: Lang) -> HTMLResponse:
 
 def _coming(key: str) -> Any:
     def page(request: Request, lang: Lang) -> HTMLResponse:
-        return render(request, "coming.html", lang, key=key, item=next(n for n in NAV if n[0] == key),
-                      about=COMING[key])
+        return render(
+            request, "coming.html", lang, key=key, item=next(n for n in NAV if n[0] == key), about=COMING[key]
+        )
 
     page.__name__ = f"{key}_page"
     page.__doc__ = f"The {key} section (not built yet)."

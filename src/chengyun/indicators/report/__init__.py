@@ -17,8 +17,10 @@ def render(view: dict[str, Any], fmt: str, out: Path, *, tz: str | None = None) 
     """Write ``view`` as a ``fmt`` report to ``out`` (a file, or an existing folder to name it in); return the path."""
     key = fmt.lower().lstrip(".")
     if key not in FORMATS:
-        raise InvalidInput(f"unknown report format {fmt!r}; allowed formats: {', '.join(FORMATS)}",
-                           fix=f"pass one of: {', '.join(FORMATS)}")
+        raise InvalidInput(
+            f"unknown report format {fmt!r}; allowed formats: {', '.join(FORMATS)}",
+            fix=f"pass one of: {', '.join(FORMATS)}",
+        )
     out = Path(out)
     if out.is_dir():
         out = out / f"{view['run']['id']}.{key}"

@@ -10,31 +10,56 @@ from zoneinfo import ZoneInfo
 DASH = "—"
 
 STATUS = {"ok": ("正常", "OK"), "no-data": ("无数据", "No data"), "partial": ("部分缺数", "Partial data")}
-KIND = {"group": ("指标组", "Group"), "measure": ("度量计算", "Measure"), "manual": ("人工填报", "Manual input")}
+KIND = {
+    "group": ("指标组", "Group"),
+    "measure": ("度量计算", "Measure"),
+    "manual": ("人工填报", "Manual input"),
+}
 POLICY = {
-    "zero": ("计零分", "Scored zero",
-             "无数据的指标按 0 分计入，其分值不转给其他指标。",
-             "A node without data scores 0; its points are not given to any other node."),
-    "reweight": ("权重再分配", "Reweighted",
-                 "无数据的指标不计分，其分值按权重比例分给有数据的同级指标。",
-                 "A node without data is left out; its points go to its siblings that have data, pro rata."),
+    "zero": (
+        "计零分",
+        "Scored zero",
+        "无数据的指标按 0 分计入，其分值不转给其他指标。",
+        "A node without data scores 0; its points are not given to any other node.",
+    ),
+    "reweight": (
+        "权重再分配",
+        "Reweighted",
+        "无数据的指标不计分，其分值按权重比例分给有数据的同级指标。",
+        "A node without data is left out; its points go to its siblings that have data, pro rata.",
+    ),
 }
 PROVENANCE = {
-    "verbatim": ("原文照录", "Verbatim",
-                 "名称、权重和规则与官方文件原文逐字一致。",
-                 "Name, weight and rule are copied word for word from the official document."),
-    "transcribed": ("转录", "Transcribed",
-                    "取自对官方文件的二次转录（如地方通知中的转载表格），未与原件逐字核对。",
-                    "Taken from a transcription of the official document, not checked against the original."),
-    "reported": ("公开报道", "Reported",
-                 "取自新闻报道或官方解读，而非指标原表。",
-                 "Known from press reports or official summaries, not from the indicator table itself."),
-    "reconstruction": ("推断重构", "Reconstruction",
-                       "官方数值未公开，由指标包作者依据标准结构推断。",
-                       "The official figure is not public; the pack's authors reconstructed it from the standard."),
-    "practice": ("实践做法", "Practice",
-                 "采用地方评估中的常见做法，无官方出处。",
-                 "Follows common practice in local evaluations; no official source."),
+    "verbatim": (
+        "原文照录",
+        "Verbatim",
+        "名称、权重和规则与官方文件原文逐字一致。",
+        "Name, weight and rule are copied word for word from the official document.",
+    ),
+    "transcribed": (
+        "转录",
+        "Transcribed",
+        "取自对官方文件的二次转录（如地方通知中的转载表格），未与原件逐字核对。",
+        "Taken from a transcription of the official document, not checked against the original.",
+    ),
+    "reported": (
+        "公开报道",
+        "Reported",
+        "取自新闻报道或官方解读，而非指标原表。",
+        "Known from press reports or official summaries, not from the indicator table itself.",
+    ),
+    "reconstruction": (
+        "推断重构",
+        "Reconstruction",
+        "官方数值未公开，由指标包作者依据标准结构推断。",
+        "The official figure is not public; the pack's authors reconstructed it from the standard.",
+    ),
+    "practice": (
+        "实践做法",
+        "Practice",
+        "采用地方评估中的常见做法，无官方出处。",
+        "Follows common practice in local evaluations; no official source.",
+    ),
 }
 
 
@@ -60,14 +85,40 @@ UNITS = {
 
 # Columns of the evidence tables (证据), shared by the Excel sheet and the Word appendix.
 EVIDENCE_COLUMNS = [
-    ("id", "编号", "ID"), ("name", "指标", "Indicator"), ("source", "来源", "Source"),
-    ("measure", "度量", "Measure"), ("title", "度量名称", "Measure title"), ("value", "数值", "Value"),
-    ("tables", "数据表", "Tables read"), ("window", "数据时间窗", "Data window"), ("rows", "扫描行数", "Rows scanned"),
-    ("engine", "计算引擎", "Engine"), ("population", "常住人口", "Population"), ("warnings", "警告", "Warnings"),
-    ("evidence", "证明材料", "Evidence"), ("source_document", "来源文件", "Source document"),
-    ("entered_by", "填报人", "Entered by"), ("entered_at", "填报时间", "Entered at"),
+    ("id", "编号", "ID"),
+    ("name", "指标", "Indicator"),
+    ("source", "来源", "Source"),
+    ("measure", "度量", "Measure"),
+    ("title", "度量名称", "Measure title"),
+    ("value", "数值", "Value"),
+    ("parts_text", "组成", "Parts"),
+    ("tables", "数据表", "Tables read"),
+    ("window", "数据时间窗", "Data window"),
+    ("rows", "扫描行数", "Rows scanned"),
+    ("engine", "计算引擎", "Engine"),
+    ("population", "常住人口", "Population"),
+    ("warnings", "警告", "Warnings"),
+    ("evidence", "证明材料", "Evidence"),
+    ("source_document", "来源文件", "Source document"),
+    ("entered_by", "填报人", "Entered by"),
+    ("entered_at", "填报时间", "Entered at"),
     ("description", "说明", "Description"),
 ]
+# Which of those fields a measure's evidence has, and which a manual input's.
+MEASURE_FIELDS = (
+    "title",
+    "measure",
+    "value",
+    "parts_text",
+    "tables",
+    "window",
+    "rows",
+    "engine",
+    "population",
+    "warnings",
+    "description",
+)
+MANUAL_FIELDS = ("value", "evidence", "source_document", "entered_by", "entered_at")
 
 
 def bi(zh: str, en: str) -> str:
@@ -196,8 +247,16 @@ def stage_bands(view: dict[str, Any]) -> list[dict[str, Any]]:
     bands = []
     for i, s in enumerate(stages):
         upper = stages[i + 1]["min"] if i + 1 < len(stages) else top
-        bands.append({"name": s["name"], "name_en": s.get("name_en") or "", "min": s["min"], "max": upper,
-                      "range": f"{s['min']:g} – {upper:g}", "current": s["name"] == run.get("stage")})
+        bands.append(
+            {
+                "name": s["name"],
+                "name_en": s.get("name_en") or "",
+                "min": s["min"],
+                "max": upper,
+                "range": f"{s['min']:g} – {upper:g}",
+                "current": s["name"] == run.get("stage"),
+            }
+        )
     return bands
 
 
@@ -221,20 +280,29 @@ def evidence_record(node: dict[str, Any], tz: str) -> dict[str, Any]:
     rows = ev.get("rows") or {}
     value = ev.get("value", node.get("value"))
     return {
-        "id": node["id"], "name": node["name"], "manual": manual,
+        "id": node["id"],
+        "name": node["name"],
+        "manual": manual,
         "source": bi(*KIND["manual" if manual else "measure"]),
-        "measure": ev.get("measure") or node.get("measure") or DASH, "title": ev.get("title") or DASH,
-        "value": fmt_value(value, node.get("unit")), "raw_value": value, "unit": node.get("unit"),
-        "parts": ev.get("parts") or {}, "parts_text": fmt_parts(ev.get("parts")) or DASH,
+        "measure": ev.get("measure") or node.get("measure") or DASH,
+        "title": ev.get("title") or DASH,
+        "value": fmt_value(value, node.get("unit")),
+        "raw_value": value,
+        "unit": node.get("unit"),
+        "parts": ev.get("parts") or {},
+        "parts_text": fmt_parts(ev.get("parts")) or DASH,
         "parts_list": [(k, fmt_plain(v)) for k, v in (ev.get("parts") or {}).items()],
         "tables": ", ".join(ev.get("tables") or []) or DASH,
         "window": " – ".join(fmt_time(w, tz) for w in window) if window else DASH,
         "rows": "; ".join(f"{t}: {fmt_plain(n)}" for t, n in rows.items()) or DASH,
         "rows_total": sum(n for n in rows.values() if n is not None) if rows else None,
-        "engine": ev.get("engine") or DASH, "population": fmt_plain(ev.get("population")),
+        "engine": ev.get("engine") or DASH,
+        "population": fmt_plain(ev.get("population")),
         "warnings": "; ".join(ev.get("warnings") or []) or DASH,
-        "evidence": ev.get("evidence") or DASH, "source_document": ev.get("source_document") or DASH,
-        "entered_by": ev.get("entered_by") or DASH, "entered_at": fmt_time(ev.get("entered_at"), tz),
+        "evidence": ev.get("evidence") or DASH,
+        "source_document": ev.get("source_document") or DASH,
+        "entered_by": ev.get("entered_by") or DASH,
+        "entered_at": fmt_time(ev.get("entered_at"), tz),
         "description": ev.get("description") or DASH,
     }
 
@@ -247,11 +315,20 @@ def enrich(node: dict[str, Any]) -> dict[str, Any]:
     kind = KIND.get(node["kind"], (node["kind"], ""))
     prov = PROVENANCE.get(node.get("provenance") or "", (node.get("provenance") or DASH, "", "", ""))
     n.update(
-        value_text=fmt_value(node.get("value"), node.get("unit")), score_text=fmt_score(node.get("score")),
-        max_text=fmt_score(node.get("max_score")), share=sh, share_text=fmt_share(sh),
-        weight_text=fmt_plain(node.get("weight")), delta_text=fmt_delta(node.get("delta")),
-        delta_class=delta_class(node.get("delta")), status_zh=status[0], status_en=status[1],
-        kind_zh=kind[0], kind_en=kind[1], prov_zh=prov[0], prov_en=prov[1],
+        value_text=fmt_value(node.get("value"), node.get("unit")),
+        score_text=fmt_score(node.get("score")),
+        max_text=fmt_score(node.get("max_score")),
+        share=sh,
+        share_text=fmt_share(sh),
+        weight_text=fmt_plain(node.get("weight")),
+        delta_text=fmt_delta(node.get("delta")),
+        delta_class=delta_class(node.get("delta")),
+        status_zh=status[0],
+        status_en=status[1],
+        kind_zh=kind[0],
+        kind_en=kind[1],
+        prov_zh=prov[0],
+        prov_en=prov[1],
         unit_zh=unit_format(node.get("unit")).zh if node.get("unit") else DASH,
         deduction=(node.get("scoring") or {}).get("rule") == "deduction",
     )
@@ -324,7 +401,8 @@ class Report:
         prev, total = self.previous, self.run.get("total")
         if prev is None or prev.get("total") is None or total is None:
             return None
-        return round(total - prev["total"], 6)  # drop float noise (2.449999…) that would leak into Excel cells
+        # Rounding drops float noise (2.449999…) that would otherwise leak into Excel cells.
+        return round(total - prev["total"], 6)
 
     @property
     def policy(self) -> tuple[str, str, str, str]:
@@ -345,13 +423,21 @@ class Report:
 
     def _no_data_effect(self, node: dict[str, Any]) -> tuple[str, str]:
         if self.run.get("no_data_policy") == "reweight":
-            sibs = [s for s in self.children.get(node.get("parent_id"), [])
-                    if s["id"] != node["id"] and s.get("status") != "no-data" and s.get("weight")]
+            sibs = [
+                s
+                for s in self.children.get(node.get("parent_id"), [])
+                if s["id"] != node["id"] and s.get("status") != "no-data" and s.get("weight")
+            ]
             zh_names = "、".join(s["name"] for s in sibs) or "无"
             en_ids = ", ".join(s["id"] for s in sibs) or "none"
-            return (f"不计分；其权重 {node['weight_text']} 按比例分给同级指标：{zh_names}。",
-                    f"Left out; its weight {node['weight_text']} went to its siblings pro rata: {en_ids}.")
-        return (f"按 0 分计入，失去满分 {node['max_text']} 分。", f"Scored 0, losing its {node['max_text']} points.")
+            return (
+                f"不计分；其权重 {node['weight_text']} 按比例分给同级指标：{zh_names}。",
+                f"Left out; its weight {node['weight_text']} went to its siblings pro rata: {en_ids}.",
+            )
+        return (
+            f"按 0 分计入，失去满分 {node['max_text']} 分。",
+            f"Scored 0, losing its {node['max_text']} points.",
+        )
 
     @property
     def provenance(self) -> list[dict[str, Any]]:
@@ -360,8 +446,16 @@ class Report:
         groups = []
         for key in keys:
             zh, en, mzh, men = PROVENANCE.get(key, (key, "", "", ""))
-            groups.append({"key": key, "zh": zh, "en": en, "meaning_zh": mzh, "meaning_en": men,
-                           "nodes": [n for n in self.nodes if (n.get("provenance") or DASH) == key]})
+            groups.append(
+                {
+                    "key": key,
+                    "zh": zh,
+                    "en": en,
+                    "meaning_zh": mzh,
+                    "meaning_en": men,
+                    "nodes": [n for n in self.nodes if (n.get("provenance") or DASH) == key],
+                }
+            )
         return groups
 
     @property

@@ -18,6 +18,9 @@ from lxml import etree
 
 from chengyun.indicators.report.common import (
     DASH,
+    EVIDENCE_COLUMNS,
+    MANUAL_FIELDS,
+    MEASURE_FIELDS,
     Report,
     build,
     fmt_delta,
@@ -64,8 +67,14 @@ def _setup(doc: DocumentObject) -> None:
     # East Asian text tagged zh-CN gets Chinese line breaking and punctuation compression in Word and WPS.
     for lang in defaults.iter(qn("w:lang")):
         lang.set(qn("w:eastAsia"), "zh-CN")
-    for name, family, size in (("Normal", SERIF, 12), ("Title", SANS, 22), ("Subtitle", SERIF, 14),
-                               ("Heading 1", SANS, 16), ("Heading 2", SANS, 14), ("Heading 3", SANS, 12)):
+    for name, family, size in (
+        ("Normal", SERIF, 12),
+        ("Title", SANS, 22),
+        ("Subtitle", SERIF, 14),
+        ("Heading 1", SANS, 16),
+        ("Heading 2", SANS, 14),
+        ("Heading 3", SANS, 12),
+    ):
         style = doc.styles[name]
         _set_fonts(style.element, family[0])
         style.font.size = Pt(size)
@@ -142,10 +151,14 @@ def _title(doc: DocumentObject, r: Report) -> None:
     title.add_run(f"{run['tenant_name']}{run['period']}{run['pack_title']}评价报告")
     sub = doc.add_paragraph(style="Subtitle")
     sub.alignment = WD_ALIGN_PARAGRAPH.CENTER
-    sub.add_run(f"{run.get('pack_title_en') or ''} — evaluation report, {run['tenant_name']}, {run['period']}")
+    sub.add_run(
+        f"{run.get('pack_title_en') or ''} — evaluation report, {run['tenant_name']}, {run['period']}"
+    )
     meta = doc.add_paragraph()
     meta.alignment = WD_ALIGN_PARAGRAPH.CENTER
-    meta.add_run(f"评价周期：{r.period_span}　标准：{run.get('standard') or DASH}　运行编号：{run['id']}").font.size = Pt(10)
+    meta.add_run(
+        f"评价周期：{r.period_span}　标准：{run.get('standard') or DASH}　运行编号：{run['id']}"
+    ).font.size = Pt(10)
 
 
 def summary_text(r: Report) -> tuple[str, str]:
@@ -153,8 +166,10 @@ def summary_text(r: Report) -> tuple[str, str]:
     run, prev, d = r.run, r.previous, r.total_delta
     band = next((b for b in r.bands if b["current"]), None)
     band_zh = f"（{band['range']} 分）" if band else ""
-    zh = (f"{run['tenant_name']}{run['period']}总体得分 {fmt_score(run.get('total'))} 分（满分 "
-          f"{fmt_score(run.get('max_total'))} 分，得分率 {fmt_share(_share(r))}），发展阶段为{r.stage[0]}{band_zh}；")
+    zh = (
+        f"{run['tenant_name']}{run['period']}总体得分 {fmt_score(run.get('total'))} 分（满分 "
+        f"{fmt_score(run.get('max_total'))} 分，得分率 {fmt_share(_share(r))}），发展阶段为{r.stage[0]}{band_zh}；"
+    )
     en = f"Total {fmt_score(run.get('total'))} of {fmt_score(run.get('max_total'))}, stage {r.stage[1]}; "
     if prev is None or d is None:
         return zh + "本期为首次评价，无上期可比。", en + "first evaluation, no previous period to compare."
@@ -185,13 +200,36 @@ def _overall(doc: DocumentObject, r: Report) -> None:
 
 def _level1(doc: DocumentObject, r: Report) -> None:
     _bi_heading(doc, f"{section_number(2)}、一级指标得分", "First-level results", 1)
-    rows = [[n["id"], n["name"], n["max_text"], n["score_text"], n["share_text"], n["delta_text"], n["status_zh"]]
-            for n in r.level1]
+    rows = [
+        [n["id"], n["name"], n["max_text"], n["score_text"], n["share_text"], n["delta_text"], n["status_zh"]]
+        for n in r.level1
+    ]
     run = r.run
-    rows.append(["", "合计", fmt_score(run.get("max_total")), fmt_score(run.get("total")), fmt_share(_share(r)),
-                 fmt_delta(r.total_delta), ""])
-    table = _table(doc, [("编号", "ID"), ("一级指标", "Indicator"), ("满分", "Max"), ("得分", "Score"),
-                         ("得分率", "Share"), ("较上期", "Change"), ("状态", "Status")], rows, numeric={2, 3, 4, 5})
+    rows.append(
+        [
+            "",
+            "合计",
+            fmt_score(run.get("max_total")),
+            fmt_score(run.get("total")),
+            fmt_share(_share(r)),
+            fmt_delta(r.total_delta),
+            "",
+        ]
+    )
+    table = _table(
+        doc,
+        [
+            ("编号", "ID"),
+            ("一级指标", "Indicator"),
+            ("满分", "Max"),
+            ("得分", "Score"),
+            ("得分率", "Share"),
+            ("较上期", "Change"),
+            ("状态", "Status"),
+        ],
+        rows,
+        numeric={2, 3, 4, 5},
+    )
     for cell in table.rows[-1].cells:
         for para in cell.paragraphs:
             for run_ in para.runs:
@@ -202,16 +240,42 @@ def _sections(doc: DocumentObject, r: Report) -> None:
     _bi_heading(doc, f"{section_number(3)}、分项指标情况", "Results by indicator", 1)
     for i, top in enumerate(r.level1, start=1):
         _bi_heading(doc, f"（{section_number(i)}）{top['name']}", top.get("name_en") or "", 2)
-        p = doc.add_paragraph(f"得分 {top['score_text']} / {top['max_text']} 分（{top['share_text']}），"
-                              f"较上期 {top['delta_text']}，状态：{top['status_zh']}。")
-        _en(p, f"Score {top['score_text']} of {top['max_text']}, change {top['delta_text']}, {top['status_en']}.")
+        p = doc.add_paragraph(
+            f"得分 {top['score_text']} / {top['max_text']} 分（{top['share_text']}），"
+            f"较上期 {top['delta_text']}，状态：{top['status_zh']}。"
+        )
+        _en(
+            p,
+            f"Score {top['score_text']} of {top['max_text']}, change {top['delta_text']}, {top['status_en']}.",
+        )
         if top.get("note"):
             doc.add_paragraph(top["note"])
-        rows = [[n["id"], "　" * (n["depth"] - 2) + n["name"] + ("（扣分项）" if n["deduction"] else ""),
-                 n["value_text"] if n["kind"] != "group" else "", f"{n['score_text']} / {n['max_text']}",
-                 n["delta_text"], n["status_zh"], n["prov_zh"]] for n in r.descendants(top["id"])]
-        _table(doc, [("编号", "ID"), ("指标", "Indicator"), ("数值", "Value"), ("得分/满分", "Score/max"),
-                     ("较上期", "Change"), ("状态", "Status"), ("来源", "Provenance")], rows, numeric={2, 3, 4})
+        rows = [
+            [
+                n["id"],
+                "　" * (n["depth"] - 2) + n["name"] + ("（扣分项）" if n["deduction"] else ""),
+                n["value_text"] if n["kind"] != "group" else "",
+                f"{n['score_text']} / {n['max_text']}",
+                n["delta_text"],
+                n["status_zh"],
+                n["prov_zh"],
+            ]
+            for n in r.descendants(top["id"])
+        ]
+        _table(
+            doc,
+            [
+                ("编号", "ID"),
+                ("指标", "Indicator"),
+                ("数值", "Value"),
+                ("得分/满分", "Score/max"),
+                ("较上期", "Change"),
+                ("状态", "Status"),
+                ("来源", "Provenance"),
+            ],
+            rows,
+            numeric={2, 3, 4},
+        )
 
 
 def _no_data(doc: DocumentObject, r: Report) -> None:
@@ -222,10 +286,22 @@ def _no_data(doc: DocumentObject, r: Report) -> None:
     if not r.no_data:
         doc.add_paragraph("本期所有指标均有数据。 Every indicator had data in this period.")
         return
-    rows = [[n["id"], n["name"], r.parent_name(n), n["max_text"], f"{n['effect_zh']}\n{n['effect_en']}"]
-            for n in r.no_data]
-    _table(doc, [("编号", "ID"), ("指标", "Indicator"), ("所属", "Parent"), ("满分", "Max"),
-                 ("处理结果", "What the policy did")], rows, numeric={3})
+    rows = [
+        [n["id"], n["name"], r.parent_name(n), n["max_text"], f"{n['effect_zh']}\n{n['effect_en']}"]
+        for n in r.no_data
+    ]
+    _table(
+        doc,
+        [
+            ("编号", "ID"),
+            ("指标", "Indicator"),
+            ("所属", "Parent"),
+            ("满分", "Max"),
+            ("处理结果", "What the policy did"),
+        ],
+        rows,
+        numeric={3},
+    )
 
 
 def _provenance(doc: DocumentObject, r: Report) -> None:
@@ -237,8 +313,10 @@ def _provenance(doc: DocumentObject, r: Report) -> None:
         _en(p, g["meaning_en"])
         names = "、".join(f"{n['id']} {n['name']}" for n in g["nodes"]) or "本指标包未使用"
         p.add_run(f"\n适用指标（{len(g['nodes'])} 项）：{names}").font.size = Pt(10)
-    for label, text in (("指标包来源说明 Pack provenance note", r.run.get("provenance_note")),
-                        ("阶段划分说明 Stage bands note", r.view.get("stage_note"))):
+    for label, text in (
+        ("指标包来源说明 Pack provenance note", r.run.get("provenance_note")),
+        ("阶段划分说明 Stage bands note", r.view.get("stage_note")),
+    ):
         if text:
             p = doc.add_paragraph()
             p.add_run(f"{label}：").bold = True
@@ -250,19 +328,11 @@ def _appendix(doc: DocumentObject, r: Report) -> None:
     _bi_heading(doc, "附录　计算证据", "Appendix: evidence", 1)
     p = doc.add_paragraph(f"时间均为 {r.tz} 本地时间。")
     _en(p, f"Times are local to {r.tz}.")
+    labels = {key: f"{zh} {en}" for key, zh, en in EVIDENCE_COLUMNS}
     for e in r.evidence:
         _bi_heading(doc, f"{e['id']} {e['name']}", e["source"], 3)
-        if e["manual"]:
-            keys = [("value", "填报值 Value"), ("evidence", "证明材料 Evidence"),
-                    ("source_document", "来源文件 Source document"), ("entered_by", "填报人 Entered by"),
-                    ("entered_at", "填报时间 Entered at")]
-        else:
-            keys = [("title", "度量 Measure"), ("measure", "度量编码 Measure id"), ("value", "数值 Value"),
-                    ("parts_text", "组成 Parts"), ("tables", "数据表 Tables read"), ("window", "数据时间窗 Data window"),
-                    ("rows", "扫描行数 Rows scanned"), ("engine", "计算引擎 Engine"),
-                    ("population", "常住人口 Population"), ("warnings", "警告 Warnings"),
-                    ("description", "说明 Description")]
-        _key_values(doc, [(label, e[key]) for key, label in keys])
+        fields = MANUAL_FIELDS if e["manual"] else MEASURE_FIELDS
+        _key_values(doc, [(labels[key], e[key]) for key in fields])
 
 
 def _key_values(doc: DocumentObject, pairs: list[tuple[str, str]]) -> None:
@@ -275,8 +345,12 @@ def _key_values(doc: DocumentObject, pairs: list[tuple[str, str]]) -> None:
     _size_table(table, [Cm(4.2), Cm(11.4)], Pt(10))
 
 
-def _table(doc: DocumentObject, headers: list[tuple[str, str]], rows: list[list[str]],
-           numeric: set[int] | None = None) -> Table:
+def _table(
+    doc: DocumentObject,
+    headers: list[tuple[str, str]],
+    rows: list[list[str]],
+    numeric: set[int] | None = None,
+) -> Table:
     table = doc.add_table(rows=1, cols=len(headers))
     table.style = "Table Grid"
     table.alignment = WD_TABLE_ALIGNMENT.CENTER

@@ -20,9 +20,18 @@ FONT = '"Noto Sans CJK SC", "Source Han Sans SC", "PingFang SC", "Microsoft YaHe
 def render(view: dict[str, Any], out: Path, *, tz: str) -> Path:
     """Write the run view as a single HTML file."""
     report = build(view, tz)
-    page = _environment().get_template("report.html.j2").render(
-        r=report, charts=chart_data(report), echarts=_echarts(), font=Markup(FONT), dash=DASH,
-        fmt_time=lambda x: common.fmt_time(x, tz))
+    page = (
+        _environment()
+        .get_template("report.html.j2")
+        .render(
+            r=report,
+            charts=chart_data(report),
+            echarts=_echarts(),
+            font=Markup(FONT),
+            dash=DASH,
+            fmt_time=lambda x: common.fmt_time(x, tz),
+        )
+    )
     out.write_text(page, encoding="utf-8")
     return out
 
@@ -30,8 +39,13 @@ def render(view: dict[str, Any], out: Path, *, tz: str) -> Path:
 @lru_cache(maxsize=1)
 def _environment() -> Environment:
     # Strict undefined: a misspelt field in the template fails the tests instead of printing nothing.
-    env = Environment(loader=PackageLoader("chengyun.indicators.report", "templates"), autoescape=True,
-                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env = Environment(
+        loader=PackageLoader("chengyun.indicators.report", "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     for name in ("fmt_score", "fmt_delta", "delta_class", "fmt_share", "share"):
         env.globals[name] = getattr(common, name)
     return env
@@ -53,7 +67,9 @@ def chart_data(r: Report) -> dict[str, Any]:
 def _radar(r: Report) -> dict[str, Any]:
     # Shares, not points: first-level nodes have different maxima, and a radar compares like with like.
     return {
-        "indicators": [{"name": f"{n['name']}\n{n.get('name_en') or ''}".strip(), "max": 100} for n in r.level1],
+        "indicators": [
+            {"name": f"{n['name']}\n{n.get('name_en') or ''}".strip(), "max": 100} for n in r.level1
+        ],
         "values": [round(max(n["share"] or 0.0, 0.0) * 100, 1) for n in r.level1],
         "labels": [f"{n['name']}: {n['score_text']} / {n['max_text']} ({n['share_text']})" for n in r.level1],
     }
@@ -76,8 +92,10 @@ def _trend(r: Report) -> dict[str, Any]:
     return {
         "periods": [str(t["period"]) for t in trend],
         "total": [t.get("total") for t in trend],
-        "series": [{"name": n["name"], "data": [(t.get("level1") or {}).get(n["id"]) for t in trend]}
-                   for n in r.level1],
+        "series": [
+            {"name": n["name"], "data": [(t.get("level1") or {}).get(n["id"]) for t in trend]}
+            for n in r.level1
+        ],
         "bands": [{"name": b["name"], "min": b["min"], "max": b["max"]} for b in r.bands],
         "max": r.run.get("max_total") or 100,
     }

@@ -36,12 +36,22 @@ DELTA = "+0.00;-0.00;0.00"
 
 # (key, header); widths follow the content, see _fit_columns.
 LEVEL_COLUMNS = [
-    ("id", bi("编号", "ID")), ("name", bi("指标", "Indicator")), ("name_en", bi("英文名", "English name")),
-    ("parent", bi("上级指标", "Parent")), ("kind", bi("类型", "Kind")), ("weight", bi("权重", "Weight")),
-    ("value", bi("数值", "Value")), ("unit", bi("单位", "Unit")), ("score", bi("得分", "Score")),
-    ("max", bi("满分", "Max")), ("share", bi("得分率", "Share")), ("delta", bi("较上期", "Change")),
-    ("status", bi("状态", "Status")), ("provenance", bi("来源类型", "Provenance")),
-    ("source", bi("度量/填报", "Measure or input")), ("note", bi("备注", "Note")),
+    ("id", bi("编号", "ID")),
+    ("name", bi("指标", "Indicator")),
+    ("name_en", bi("英文名", "English name")),
+    ("parent", bi("上级指标", "Parent")),
+    ("kind", bi("类型", "Kind")),
+    ("weight", bi("权重", "Weight")),
+    ("value", bi("数值", "Value")),
+    ("unit", bi("单位", "Unit")),
+    ("score", bi("得分", "Score")),
+    ("max", bi("满分", "Max")),
+    ("share", bi("得分率", "Share")),
+    ("delta", bi("较上期", "Change")),
+    ("status", bi("状态", "Status")),
+    ("provenance", bi("来源类型", "Provenance")),
+    ("source", bi("度量/填报", "Measure or input")),
+    ("note", bi("备注", "Note")),
 ]
 
 
@@ -110,11 +120,20 @@ def _summary(ws: Worksheet, r: Report) -> None:
 
 def _level_row(r: Report, n: dict[str, Any]) -> dict[str, Any]:
     return {
-        "id": n["id"], "name": n["name"], "name_en": n.get("name_en") or "",
-        "parent": r.parent_name(n), "kind": bi(n["kind_zh"], n["kind_en"]), "weight": n.get("weight"),
-        "value": n.get("value"), "unit": n["unit_zh"] if n["kind"] != "group" else "",
-        "score": n.get("score"), "max": n.get("max_score"), "share": n["share"], "delta": n.get("delta"),
-        "status": bi(n["status_zh"], n["status_en"]), "provenance": bi(n["prov_zh"], n["prov_en"]),
+        "id": n["id"],
+        "name": n["name"],
+        "name_en": n.get("name_en") or "",
+        "parent": r.parent_name(n),
+        "kind": bi(n["kind_zh"], n["kind_en"]),
+        "weight": n.get("weight"),
+        "value": n.get("value"),
+        "unit": n["unit_zh"] if n["kind"] != "group" else "",
+        "score": n.get("score"),
+        "max": n.get("max_score"),
+        "share": n["share"],
+        "delta": n.get("delta"),
+        "status": bi(n["status_zh"], n["status_en"]),
+        "provenance": bi(n["prov_zh"], n["prov_en"]),
         "source": n.get("measure") or ("人工填报 manual input" if n["kind"] == "manual" else ""),
         "note": n.get("note") or "",
     }
@@ -146,20 +165,38 @@ def _level(ws: Worksheet, r: Report, depth: int) -> None:
 def _evidence(ws: Worksheet, r: Report) -> None:
     records = r.evidence
     part_names = list(dict.fromkeys(k for e in records for k in e["parts"]))
-    columns = [c for c in EVIDENCE_COLUMNS if c[0] != "value"]
-    _header(ws, [bi(zh, en) for _, zh, en in columns[:5]] + [bi("数值", "Value")]
-            + [bi("组成", f"part: {p}") for p in part_names] + [bi(zh, en) for _, zh, en in columns[5:]])
+    # Parts get a column each (flattened), in place of the one-cell summary the Word appendix uses.
+    columns = [c for c in EVIDENCE_COLUMNS if c[0] not in ("value", "parts_text")]
+    _header(
+        ws,
+        [bi(zh, en) for _, zh, en in columns[:5]]
+        + [bi("数值", "Value")]
+        + [bi("组成", f"part: {p}") for p in part_names]
+        + [bi(zh, en) for _, zh, en in columns[5:]],
+    )
     for e in records:
-        ws.append([e[k] for k, _, _ in columns[:5]] + [e["raw_value"]]
-                  + [e["parts"].get(p) for p in part_names] + [e[k] for k, _, _ in columns[5:]])
+        ws.append(
+            [e[k] for k, _, _ in columns[:5]]
+            + [e["raw_value"]]
+            + [e["parts"].get(p) for p in part_names]
+            + [e[k] for k, _, _ in columns[5:]]
+        )
         ws.cell(ws.max_row, 6).number_format = number_format(e["unit"])
     _fit_columns(ws)
 
 
 def _trend(ws: Worksheet, r: Report) -> None:
     level1 = r.level1
-    _header(ws, [bi("周期", "Period"), bi("总分", "Total"), *[bi(n["name"], n.get("name_en") or "") for n in level1],
-                 bi("阶段", "Stage"), bi("运行编号", "Run id")])
+    _header(
+        ws,
+        [
+            bi("周期", "Period"),
+            bi("总分", "Total"),
+            *[bi(n["name"], n.get("name_en") or "") for n in level1],
+            bi("阶段", "Stage"),
+            bi("运行编号", "Run id"),
+        ],
+    )
     for t in r.trend:
         scores = [(t.get("level1") or {}).get(n["id"]) for n in level1]
         ws.append([str(t["period"]), t.get("total"), *scores, t.get("stage"), t["run_id"]])
@@ -221,4 +258,3 @@ def _shown(value: Any, fmt: str) -> str:
     if isinstance(value, int | float):
         return f"{value:,.2f}" + (fmt.split('"')[1] if '"' in fmt else "")
     return fmt_date(value)
-

@@ -43,6 +43,27 @@
     };
   }
 
+  /* A radar needs three axes; with fewer first-level nodes the same numbers are drawn as bars. */
+  function barOption(r) {
+    var names = r.indicators.map(function (i) { return i.name; });
+    var series = [{ name: r.labels.current, type: "bar", data: r.current, barMaxWidth: 22, itemStyle: { color: PALETTE[0] },
+                    label: { show: true, position: "right" } }];
+    if (r.previous) {
+      series.push({ name: r.labels.previous, type: "bar", data: r.previous, barMaxWidth: 22, itemStyle: { color: "#b8c2cc" } });
+    }
+    series.push({ name: "max", type: "scatter", symbol: "rect", symbolSize: [3, 22], silent: true, z: 3,
+                  data: r.indicators.map(function (i) { return i.max; }), itemStyle: { color: "#c0392b" },
+                  tooltip: { show: false } });
+    return {
+      tooltip: { trigger: "axis", axisPointer: { type: "shadow" }, confine: true },
+      legend: { bottom: 0, data: series.slice(0, -1).map(function (s) { return s.name; }) },
+      grid: { left: 8, right: 40, top: 16, bottom: 40, containLabel: true },
+      xAxis: { type: "value", splitLine: { lineStyle: { color: "#eef1f5" } } },
+      yAxis: { type: "category", data: names, inverse: true },
+      series: series
+    };
+  }
+
   function trendOption(t) {
     var bands = t.stages.map(function (s, i) {
       return [{ yAxis: s.min, name: s.name, itemStyle: { color: BAND_COLOURS[i % BAND_COLOURS.length] } },
@@ -54,7 +75,7 @@
       label: { show: true, position: "top", fontWeight: 600, formatter: function (p) {
         return p.value == null ? "" : Number(p.value).toFixed(1);
       } },
-      markArea: { silent: true, label: { position: "insideRight", color: "#8795a3", fontSize: 11 }, data: bands },
+      markArea: { silent: true, label: { position: "right", color: "#8795a3", fontSize: 11 }, data: bands },
       markLine: { silent: true, symbol: "none", label: { show: false },
                   lineStyle: { color: "#c0392b", type: "dashed" }, data: [{ xAxis: t.current }] }
     }];
@@ -65,7 +86,7 @@
     return {
       tooltip: { trigger: "axis", confine: true },
       legend: { type: "scroll", bottom: 0 },
-      grid: { left: 44, right: 70, top: 24, bottom: 56 },
+      grid: { left: 44, right: 64, top: 24, bottom: 56 },
       xAxis: { type: "category", data: t.periods, boundaryGap: false, axisLine: { lineStyle: { color: "#b8c2cc" } } },
       yAxis: { type: "value", min: 0, max: t.max, splitLine: { lineStyle: { color: "#eef1f5" } } },
       series: series
@@ -78,7 +99,8 @@
     var data = JSON.parse(holder.textContent);
     var pending = 2;
     var finished = function () { pending -= 1; if (pending === 0) { window.__chartsReady = true; } };
-    var charts = [["chart-radar", radarOption(data.radar)], ["chart-trend", trendOption(data.trend)]];
+    var first = data.radar.indicators.length >= 3 ? radarOption(data.radar) : barOption(data.radar);
+    var charts = [["chart-radar", first], ["chart-trend", trendOption(data.trend)]];
     charts.forEach(function (entry) {
       var chart = window.echarts.init(document.getElementById(entry[0]), null, { renderer: "canvas" });
       chart.on("finished", once(finished));
