@@ -20,7 +20,8 @@ from chengyun.tenancy.service import get_unit, subtree, subtree_population
 from tests.conftest import DEMO_TODAY
 
 CITY = "linjiang"
-QUARTERS = [p.clipped(DEMO_TODAY) for p in recent_quarters(DEMO_TODAY)]  # the demo's five, the last to date
+# of the demo's five quarters: the first (assets still being installed), the latest full one, the current to date
+QUARTERS = [p.clipped(DEMO_TODAY) for i, p in enumerate(recent_quarters(DEMO_TODAY)) if i in (0, 3, 4)]
 BASELINES = {"sql": sql.compute, "pandas": pandas_impl.compute}
 
 

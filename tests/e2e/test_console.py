@@ -131,8 +131,7 @@ def live_server(demo_workspace: Settings) -> Iterator[str]:
     thread.join(timeout=10)
 
 
-_INK = """sel => {
-  const c = document.querySelector(sel);
+_INK = """c => {
   const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
   let n = 0;
   for (let i = 3; i < d.length; i += 4) { if (d[i] > 0) n++; }
@@ -176,6 +175,9 @@ def test_evaluation_page_in_chromium(live_server: str, demo_workspace: Settings,
             page.go_back()
             page.click("#node-tree tr.group .fold")  # fold the first group: its rows hide
             assert page.locator("#node-tree tr.hidden").count() > 0
+
+            page.click("a[href$='/report.html']")  # the self-contained report draws under its own CSP
+            page.wait_for_function("() => window.__chartsReady === true", timeout=20000)
         finally:
             browser.close()
     assert not problems, problems

@@ -107,6 +107,7 @@ def test_html_is_self_contained(view: dict[str, Any], tmp_path: Path) -> None:
 def test_html_shows_the_hand_figures(view: dict[str, Any], tmp_path: Path) -> None:
     page = html_of(view, tmp_path)
     assert f'<span id="total-score">{HAND_TOTAL}</span>' in page
+    assert "2025-10-01 至 2025-12-31" in page  # the stored end (2026-01-01) is exclusive
     assert f"▲ +{HAND_DELTA}" in page
     assert HAND_STAGE in page and "Starting" in page
     for node_id, score in HAND_L1.items():
@@ -162,6 +163,8 @@ def test_html_charts_draw_in_chromium(view: dict[str, Any], tmp_path: Path) -> N
             page.on("pageerror", lambda exc: errors.append(str(exc)))
             page.goto(path.as_uri())
             page.wait_for_function("window.__chartsReady === true", timeout=30_000)
+            # The screenshot comes first: what is checked below is what it shows.
+            page.screenshot(path="/tmp/report.png", full_page=True)
             drawn = {
                 c: page.evaluate(PAINTED_PIXELS, c) for c in ("chart-radar", "chart-bars", "chart-trend")
             }
@@ -170,7 +173,6 @@ def test_html_charts_draw_in_chromium(view: dict[str, Any], tmp_path: Path) -> N
                 ".getOption().series[0].data[0].value"
             )
             total = page.inner_text("#total-score")
-            page.screenshot(path="/tmp/report.png", full_page=True)
         finally:
             browser.close()
     assert errors == []
@@ -179,6 +181,7 @@ def test_html_charts_draw_in_chromium(view: dict[str, Any], tmp_path: Path) -> N
         assert canvas is not None, f"{chart} has no canvas"
         assert canvas["w"] > 0 and canvas["h"] > 0, chart
         assert canvas["painted"] > 5000, f"{chart} looks empty: {canvas}"
+        assert canvas["css"] == canvas["box"], f"{chart} does not fill its container: {canvas}"
     assert radar == HAND_RADAR
     assert total == HAND_TOTAL
 
@@ -190,7 +193,7 @@ PAINTED_PIXELS = """(id) => {
   const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
   let painted = 0;
   for (let i = 3; i < d.length; i += 4) { if (d[i] > 0) painted++; }
-  return {w: c.width, h: c.height, painted: painted};
+  return {w: c.width, h: c.height, painted: painted, css: c.clientWidth, box: document.getElementById(id).clientWidth};
 }"""
 
 
@@ -316,7 +319,7 @@ def test_first_run_without_previous_period(view: dict[str, Any], tmp_path: Path,
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_python_dates_render_like_iso_strings(view: dict[str, Any], tmp_path: Path, fmt: str) -> None:
     v = copy.deepcopy(view)
-    v["run"]["period_start"], v["run"]["period_end"] = date(2025, 10, 1), date(2025, 12, 31)
+    v["run"]["period_start"], v["run"]["period_end"] = date(2025, 10, 1), date(2026, 1, 1)
     v["run"]["started_at"] = datetime(2026, 1, 6, 2, 0)
     v["nodes"][3]["evidence"]["entered_at"] = datetime(2026, 1, 5, 1, 12)
     path = render(v, fmt, tmp_path / f"report.{fmt}", tz="Asia/Shanghai")

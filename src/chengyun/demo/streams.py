@@ -166,7 +166,9 @@ def telemetry(w: World, c0: int, c1: int, d: int, g: np.random.Generator) -> Col
     rep = np.repeat(np.arange(len(idx)), mc)
     slot = np.arange(len(rep)) - np.repeat(np.cumsum(mc) - mc, mc)
     ai, t = idx[rep], ts[rep]
-    keep = g.random(len(t)) >= 1 - better(w.ramp(t, .944, .99), w.skill[d])
+    # a report never loses all its metrics (that would be an outage): drop only the second and later ones
+    per = np.where(slot > 0, mc[rep] / np.maximum(mc[rep] - 1, 1), 0)
+    keep = g.random(len(t)) >= per * (1 - better(w.ramp(t, .944, .99), w.skill[d]))
     ai, t, gm = ai[keep], t[keep], (METRIC_OFFSET[a.kind[ai]] + slot)[keep]
     return {"tenant": repeat(w.districts[d], len(t)), "asset_id": label(a.ids, ai),
             "metric": label(METRIC_NAMES, gm), "ts": stamp(t), "value": _values(g, gm, a.level[ai], t)}
@@ -376,12 +378,12 @@ def security_events(w: World, c0: int, c1: int, d: int, g: np.random.Generator) 
     alert_w, incident_w = (np.array([k[i] for k in N.SECURITY_KINDS], float) for i in (1, 2))
     what = np.where(kind == 2, categorical(g, incident_w, n), categorical(g, alert_w, n))
     what = np.where(kind == 1, 0, what)
-    detect_h = np.where(kind == 2, faster(w.ramp(t, 20, 6), sk) * g.lognormal(-.245, .7, n),
+    detect_h = np.where(kind == 2, faster(w.ramp(t, 18, 5), sk, .25) * g.lognormal(-.18, .6, n),
                         g.exponential(.5, n))
     detected = t + (detect_h * HOUR).astype(np.int64)
-    fix_h = np.where(kind == 2, faster(w.ramp(t, 30, 10), sk) * g.lognormal(-.245, .7, n),
+    fix_h = np.where(kind == 2, faster(w.ramp(t, 27, 8.5), sk, .25) * g.lognormal(-.18, .6, n),
                      g.lognormal(np.log(20), 1.0, n))
-    linger = (kind == 1) & (g.random(n) < faster(w.ramp(t, .6, .35), sk, .3))
+    linger = (kind == 1) & (g.random(n) < faster(w.ramp(t, .55, .3), sk, .3))
     fix_h = np.where(linger, g.uniform(20, 150, n) * 24, fix_h)
     resolved = detected + (fix_h * HOUR).astype(np.int64)
     has_res = (resolved < w.end) & ~(linger & (g.random(n) < .2))

@@ -19,6 +19,7 @@ from chengyun.core.periods import parse_period
 from chengyun.indicators import catalog
 from chengyun.indicators.service import list_runs, run_summary
 from chengyun.indicators.view import run_view
+from chengyun.tenancy.service import list_units
 
 router = APIRouter(include_in_schema=False)
 TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parent / "templates")
@@ -321,7 +322,10 @@ def evaluations_page(request: Request, session: SessionDep, lang: Lang) -> HTMLR
         pid: (packs[pid].title, packs[pid].title_en, packs[pid].standard) if pid in packs else (pid, pid, "")
         for pid in groups
     }
-    return render(request, "evaluations.html", lang, groups=groups, titles=titles, packs=packs)
+    tenants = {u.id: u.name for u in list_units(session=session)}
+    return render(
+        request, "evaluations.html", lang, groups=dict(sorted(groups.items())), titles=titles, tenants=tenants
+    )
 
 
 @router.get("/evaluations/{run_id}")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -214,13 +215,45 @@ def fmt_time(x: Any, tz: str) -> str:
     return DASH if local is None else local.strftime("%Y-%m-%d %H:%M")
 
 
+def as_date(x: Any) -> date | None:
+    """A calendar date from a date, a datetime or an ISO string; None when it is none of these."""
+    if isinstance(x, datetime):
+        return x.date()
+    if isinstance(x, date):
+        return x
+    try:
+        return date.fromisoformat(str(x)[:10])
+    except ValueError:
+        return None
+
+
 def fmt_date(x: Any) -> str:
     """A calendar date (period bounds are local dates, not instants)."""
-    if isinstance(x, datetime):
-        return x.date().isoformat()
-    if isinstance(x, date):
-        return x.isoformat()
-    return str(x) if x else DASH
+    d = as_date(x)
+    return d.isoformat() if d else (str(x) if x else DASH)
+
+
+def fmt_last_day(end: Any) -> str:
+    """The last day of a period whose stored end is exclusive (periods are half-open, see core/periods.py)."""
+    d = as_date(end)
+    return (d - timedelta(days=1)).isoformat() if d else (str(end) if end else DASH)
+
+
+def text_width(text: str) -> int:
+    """Display width of a string: wide (CJK) characters count twice, as Excel and browsers draw them."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def shorten(text: str, width: int) -> str:
+    """``text`` cut to ``width`` display columns with an ellipsis."""
+    if text_width(text) <= width:
+        return text
+    out = ""
+    for ch in text:
+        if text_width(out + ch) > width - 1:
+            break
+        out += ch
+    return out + "…"
 
 
 def fmt_parts(parts: dict[str, Any] | None) -> str:
@@ -470,8 +503,8 @@ class Report:
 
     @property
     def period_span(self) -> str:
-        """The period's first and last date."""
-        return f"{fmt_date(self.run.get('period_start'))} 至 {fmt_date(self.run.get('period_end'))}"
+        """The period's first and last day."""
+        return f"{fmt_date(self.run.get('period_start'))} 至 {fmt_last_day(self.run.get('period_end'))}"
 
 
 def build(view: dict[str, Any], tz: str) -> Report:

@@ -11,7 +11,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from chengyun.indicators.report import common
-from chengyun.indicators.report.common import DASH, Report, build
+from chengyun.indicators.report.common import DASH, Report, build, shorten
 
 # Canvas text does not inherit CSS, so charts name the same CJK-capable fonts as the page.
 FONT = '"Noto Sans CJK SC", "Source Han Sans SC", "PingFang SC", "Microsoft YaHei", sans-serif'
@@ -78,24 +78,34 @@ def _radar(r: Report) -> dict[str, Any]:
 def _bars(r: Report) -> dict[str, Any]:
     leaves = r.leaves
     return {
-        "names": [f"{n['name']}  {n['id']}" for n in leaves],
+        # The id stays whole after a long name is cut, so every bar can be found in the table.
+        "names": [f"{shorten(n['name'], 30)}  {n['id']}" for n in leaves],
+        "full": [f"{n['id']} {n['name']}" for n in leaves],
         "scores": [n.get("score") or 0.0 for n in leaves],
         "maxes": [n.get("max_score") or 0.0 for n in leaves],
         "labels": [n["status_zh"] if n.get("status") == "no-data" else n["score_text"] for n in leaves],
         "deduction": [n["deduction"] for n in leaves],
-        "nodata": [n.get("status") == "no-data" for n in leaves],
     }
 
 
+def _pct(score: float | None, top: float | None) -> float | None:
+    return None if score is None or not top else round(100 * score / top, 1)
+
+
 def _trend(r: Report) -> dict[str, Any]:
-    trend = r.trend
+    # Shares of each maximum: first-level maxima differ (37 points against 4), so in points the small nodes
+    # crowd the bottom; on a 100-point pack the total's share reads the same as its points.
+    trend, top = r.trend, r.run.get("max_total") or 100
+    points = [[(t.get("level1") or {}).get(n["id"]) for t in trend] for n in r.level1]
     return {
         "periods": [str(t["period"]) for t in trend],
-        "total": [t.get("total") for t in trend],
+        "total": [_pct(t.get("total"), top) for t in trend],
+        "total_points": [t.get("total") for t in trend],
         "series": [
-            {"name": n["name"], "data": [(t.get("level1") or {}).get(n["id"]) for t in trend]}
-            for n in r.level1
+            {"name": n["name"], "data": [_pct(p, n.get("max_score")) for p in pts], "points": pts}
+            for n, pts in zip(r.level1, points, strict=True)
         ],
-        "bands": [{"name": b["name"], "min": b["min"], "max": b["max"]} for b in r.bands],
-        "max": r.run.get("max_total") or 100,
+        "bands": [
+            {"name": b["name"], "min": _pct(b["min"], top), "max": _pct(b["max"], top)} for b in r.bands
+        ],
     }

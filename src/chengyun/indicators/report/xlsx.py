@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from chengyun.indicators.report.common import (
     fmt_time,
     level_label,
     share,
+    text_width,
     unit_format,
 )
 
@@ -231,11 +231,6 @@ def _style_header_row(ws: Worksheet, row: int) -> None:
         cell.fill, cell.font, cell.border = HEADER_FILL, HEADER_FONT, BORDER
         cell.alignment = Alignment(wrap_text=True, vertical="center")
     ws.row_dimensions[row].height = 30
-
-
-def text_width(text: str) -> int:
-    """Display width of a string: wide (CJK) characters count twice, as Excel draws them."""
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
 def _fit_columns(ws: Worksheet, lo: int = 8, hi: int = 48) -> None:

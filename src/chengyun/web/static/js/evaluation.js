@@ -17,6 +17,17 @@
     return function () { if (!done) { done = true; fn(); } };
   }
 
+  /* Long (English) axis names break onto a second line instead of running off the card. */
+  function wrap(name) {
+    if (name.length <= 16 || name.indexOf(" ") < 0) { return name; }
+    var words = name.split(" "), lines = [""];
+    words.forEach(function (w) {
+      var last = lines.length - 1;
+      if (lines[last] && (lines[last] + " " + w).length > 16) { lines.push(w); } else { lines[last] = lines[last] ? lines[last] + " " + w : w; }
+    });
+    return lines.join("\n");
+  }
+
   function radarOption(r) {
     var series = [{
       value: r.current, name: r.labels.current, symbolSize: 5,
@@ -34,8 +45,8 @@
       tooltip: { trigger: "item", confine: true },
       legend: { bottom: 0, data: series.map(function (s) { return s.name; }) },
       radar: {
-        indicator: r.indicators, radius: "64%", center: ["50%", "48%"], splitNumber: 4,
-        axisName: { color: "#44515e", fontSize: 12 },
+        indicator: r.indicators, radius: "60%", center: ["50%", "48%"], splitNumber: 4,
+        axisName: { color: "#44515e", fontSize: 12, formatter: wrap },
         splitArea: { areaStyle: { color: ["#fbfcfe", "#f3f6fa"] } },
         splitLine: { lineStyle: { color: "#dfe5ec" } }, axisLine: { lineStyle: { color: "#dfe5ec" } }
       },
@@ -79,15 +90,17 @@
       markLine: { silent: true, symbol: "none", label: { show: false },
                   lineStyle: { color: "#c0392b", type: "dashed" }, data: [{ xAxis: t.current }] }
     }];
+    var selected = {};
     t.series.forEach(function (s, i) {
       series.push({ name: s.name, type: "line", data: s.data, symbolSize: 4, lineStyle: { width: 1.2 },
                     itemStyle: { color: PALETTE[(i + 1) % PALETTE.length] }, connectNulls: false });
+      selected[s.name] = false;  // first-level lines sit low on the 0–100 axis: shown on demand from the legend
     });
     return {
       tooltip: { trigger: "axis", confine: true },
-      legend: { type: "scroll", bottom: 0 },
-      grid: { left: 44, right: 64, top: 24, bottom: 56 },
-      xAxis: { type: "category", data: t.periods, boundaryGap: false, axisLine: { lineStyle: { color: "#b8c2cc" } } },
+      legend: { type: "scroll", bottom: 0, selected: selected },
+      grid: { left: 44, right: 96, top: 24, bottom: 56 },
+      xAxis: { type: "category", data: t.periods, boundaryGap: true, axisLine: { lineStyle: { color: "#b8c2cc" } } },
       yAxis: { type: "value", min: 0, max: t.max, splitLine: { lineStyle: { color: "#eef1f5" } } },
       series: series
     };
