@@ -144,12 +144,11 @@ def child(method: str, job_path: str, out_path: str) -> None:
     else:
         run = _baseline_setup(job, method)
     base = _rss_kb()
-    t0 = time.perf_counter()
+    c0, t0 = time.process_time(), time.perf_counter()
     values, extra = run()
-    seconds = time.perf_counter() - t0
-    Path(out_path).write_text(
-        json.dumps({"seconds": seconds, "rss_base_kb": base, "values": values, **extra})
-    )
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    out = {"seconds": seconds, "cpu_s": cpu, "rss_base_kb": base, "values": values, **extra}
+    Path(out_path).write_text(json.dumps(out))
 
 
 # ---------------------------------------------------------------- parent: workspace, job, runs
@@ -363,6 +362,7 @@ def render(
     runs: dict[str, list[dict[str, Any]]],
     bad: list[str],
     profile: str | None,
+    load: tuple[float, float],
 ) -> str:
     """The RESULTS.md section of one scale."""
     best = {m: min(r["seconds"] for r in rs) for m, rs in runs.items()}
@@ -377,8 +377,8 @@ def render(
         "",
         "Rows in scope: " + ", ".join(f"{t} {n:,}" for t, n in runs["sql"][0]["rows"].items()) + ".",
         "",
-        "| method | best of 3 (s) | the 3 runs (s) | peak RSS (MiB) | RSS before the clock (MiB) |",
-        "|---|---:|---|---:|---:|",
+        "| method | best (s) | each run (s) | CPU time of the best (s) | peak RSS (MiB) | RSS before the clock (MiB) |",
+        "|---|---:|---|---:|---:|---:|",
     ]
     for m, rs in runs.items():
         peak = max(r["peak_kb"] for r in rs) / 1024
@@ -401,7 +401,9 @@ def render(
         "",
         "</details>",
         "",
-        "Machine: " + "; ".join(f"{k} {v}" for k, v in machine().items()) + ".",
+        "Machine: " + "; ".join(f"{k} {v}" for k, v in machine().items()) + "; 1-minute load average "
+        f"{load[0]:.1f} before the runs and {load[1]:.1f} after (other work on the machine shows as wall time "
+        "well above CPU time).",
         "",
     ]
     return "\n".join(lines)
@@ -599,6 +601,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="chengyun-bench-") as d:
         (Path(d) / "job.json").write_text(json.dumps(job))
         prof = spawn("chengyun-profile", Path(d) / "job.json", Path(d), "p")
+    (ws / "last-runs.json").write_text(
+        json.dumps({"job": job, "runs": runs, "profile": prof})
+    )  # for a re-render
     bad = mismatches(job, runs)
     _table(runs, console)
     best = {m: min(r["seconds"] for r in rs) for m, rs in runs.items()}

@@ -89,12 +89,12 @@ def run_measures(engine: Engine, names: list[str], ctx: MeasureContext) -> dict[
     for m in measures:
         res = MeasureResult(m.name, None, m.unit, tables=list(m.read_tables()))
         if m.custom is not None:
-            res.value = _clean(engine.execute(m.custom(ctx)))
+            res.parts = {k: _clean(engine.execute(expr)) for k, expr in m.custom(ctx).items()}
         else:
             res.parts = parts.get(m.name, {})
-            res.rows = {t: rows.get(t, 0) for t in res.tables}
-            assert m.combine is not None
-            res.value = _clean(m.combine(res.parts, ctx))
+        res.rows = {t: rows[t] for t in res.tables if t in rows}
+        assert m.combine is not None
+        res.value = _clean(m.combine(res.parts, ctx))
         if m.per_capita and res.value is not None:
             if not ctx.population:
                 res.warnings.append("no population for the tenant: per-capita value left empty")

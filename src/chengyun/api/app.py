@@ -24,6 +24,10 @@ from chengyun import __version__
 from chengyun.core.db import get_engine, migrate
 from chengyun.core.errors import ChengyunError, InvalidInput, NotFound
 from chengyun.core.settings import Settings, get_settings
+from chengyun.indicators.views import router as indicators_router
+from chengyun.tenancy.views import router as tenancy_router
+from chengyun.web.pages import error_page
+from chengyun.web.pages import router as pages_router
 
 log = logging.getLogger("chengyun.api")
 
@@ -90,8 +94,6 @@ async def error_response(request: Request, exc: Exception) -> Response:
     """The one error handler: a ChengyunError becomes its status with ``to_dict()`` (or the console's error page)."""
     assert isinstance(exc, ChengyunError)
     if _wants_html(request):
-        from chengyun.web.pages import error_page
-
         return error_page(request, exc)
     return JSONResponse(exc.to_dict(), status_code=exc.status)
 
@@ -154,10 +156,6 @@ def _operation_id(route: APIRoute) -> str:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The chengyun app for ``settings`` (default: from the environment); migrations run at startup."""
-    from chengyun.indicators.views import router as indicators_router
-    from chengyun.tenancy.views import router as tenancy_router
-    from chengyun.web.pages import router as pages_router
-
     settings = settings or get_settings()
 
     @asynccontextmanager

@@ -24,8 +24,8 @@ def _bucket_s(a: Any) -> Any:
     return ibis.greatest(a.expected_interval_s.cast("float64"), 3600.0)
 
 
-def _availability(ctx: MeasureContext) -> Any:
-    """Buckets (one hour, or one expected interval if longer) with any reading / buckets in service."""
+def _availability(ctx: MeasureContext) -> dict[str, Any]:
+    """Buckets (one hour, or one expected interval if longer) with any reading, and buckets in service."""
     assert ctx.table and ctx.asof
     a = ctx.asof("assets")
     t = ctx.table("telemetry")
@@ -33,7 +33,12 @@ def _availability(ctx: MeasureContext) -> Any:
     key = j.asset_id.concat("|", (epoch(j.ts) / _bucket_s(j)).floor().cast("int64").cast("string"))
     seen = j.aggregate(n=key.nunique()).n.as_scalar()
     expected = a.aggregate(n=(_active_seconds(a, ctx) / _bucket_s(a)).sum()).n.as_scalar()
-    return ibis.least(seen.cast("float64") / expected.nullif(0.0), 1.0)
+    return {"seen_buckets": seen, "expected_buckets": expected}
+
+
+def _capped_ratio(parts: dict[str, float | None], _ctx: MeasureContext) -> float | None:
+    seen, expected = parts.get("seen_buckets"), parts.get("expected_buckets")
+    return None if seen is None or not expected else min(float(seen) / float(expected), 1.0)
 
 
 def _completeness_parts(a: Any, ctx: MeasureContext) -> dict[str, Any]:
@@ -46,7 +51,7 @@ def _completeness(parts: dict[str, float | None], _ctx: MeasureContext) -> float
     return None if got is None or not exp else min(float(got) / float(exp), 1.0)
 
 
-def _mttr(ctx: MeasureContext) -> Any:
+def _mttr(ctx: MeasureContext) -> dict[str, Any]:
     """Mean length in hours of the gaps longer than OUTAGE_FACTOR expected intervals."""
     assert ctx.table and ctx.asof
     a = ctx.asof("assets").select("asset_id", "expected_interval_s")
@@ -56,13 +61,22 @@ def _mttr(ctx: MeasureContext) -> Any:
     gap = epoch(g.ts) - epoch(g.prev)
     limit = OUTAGE_FACTOR * g.expected_interval_s.cast("float64")
     outages = g.filter(g.prev.notnull() & (gap > limit))
-    return outages.aggregate(h=((epoch(outages.ts) - epoch(outages.prev)) / 3600.0).mean()).h.as_scalar()
+    agg = outages.aggregate(h=((epoch(outages.ts) - epoch(outages.prev)) / 3600.0).sum(), n=outages.count())
+    return {"outage_hours": agg.h.as_scalar(), "outages": agg.n.as_scalar(), "reports": t.count()}
+
+
+def _mean_outage(parts: dict[str, float | None], _ctx: MeasureContext) -> float | None:
+    """Mean outage hours; a period with reports and no outage has nothing to repair (0 h)."""
+    if not parts.get("reports"):
+        return None
+    n = parts.get("outages") or 0.0
+    return 0.0 if n == 0 else float(parts.get("outage_hours") or 0.0) / n
 
 
 MEASURES = [
     Measure(
         name="infra.device_availability", title="设备可用率", title_en="Device availability", unit="ratio",
-        direction="higher", custom=_availability, tables=("telemetry", "assets"),
+        direction="higher", custom=_availability, combine=_capped_ratio, tables=("telemetry", "assets"),
         description="Share of the time in service during which each device reported: hours (or expected "
         "intervals, when longer) with at least one reading over those it was installed and not retired.",
     ),
@@ -84,7 +98,7 @@ MEASURES = [
     ),
     Measure(
         name="infra.outage_mttr_hours", title="故障平均修复时长", title_en="Outage MTTR", unit="h",
-        direction="lower", custom=_mttr, tables=("telemetry", "assets"),
+        direction="lower", custom=_mttr, combine=_mean_outage, tables=("telemetry", "assets"),
         description="Mean duration in hours of outages: reporting gaps longer than three expected intervals.",
     ),
     Measure(

@@ -15,7 +15,7 @@ def _quality(parts: dict[str, float | None], _c: MeasureContext) -> float | None
     return 100.0 * (1.0 - float(failed) / float(checked))
 
 
-def _freshness(ctx: MeasureContext) -> Any:
+def _freshness(ctx: MeasureContext) -> dict[str, Any]:
     """Share of catalogued datasets whose last update is no older than their update cycle at period end."""
     assert ctx.table and ctx.asof
     d = ctx.asof("datasets")
@@ -24,7 +24,8 @@ def _freshness(ctx: MeasureContext) -> Any:
     j = d.left_join(last, "dataset_id")
     age_days = (epoch(ts(ctx.end)) - epoch(j["last"])) / 86400.0
     fresh = j["last"].notnull() & (age_days <= j.update_cycle_days.cast("float64"))
-    return j.aggregate(r=fresh.cast("int64").sum().cast("float64") / j.count().nullif(0)).r.as_scalar()
+    agg = j.aggregate(fresh=fresh.cast("int64").sum(), n=j.count())
+    return {"fresh": agg.fresh.as_scalar(), "datasets": agg.n.as_scalar()}
 
 
 def _m(name: str, title: str, title_en: str, unit: str, direction: str, table: str, parts: Any, combine: Any,
@@ -47,7 +48,7 @@ MEASURES = [
        lambda q, c: {"checked": q.rows_checked.sum(), "failed": q.rows_failed.sum()}, _quality,
        "100 × (1 − failing rows / checked rows) over every quality check run in the period."),
     Measure(name="data.freshness_rate", title="数据及时更新率", title_en="Freshness rate", unit="ratio",
-            direction="higher", custom=_freshness, tables=("datasets", "dataset_updates"),
+            direction="higher", custom=_freshness, combine=ratio("fresh", "datasets"), tables=("datasets", "dataset_updates"),
             description="Share of datasets updated within their update cycle as of the end of the period."),
     _m("data.update_count", "数据更新次数", "Dataset updates", "count", "higher", "dataset_updates",
        lambda u, c: {"n": u.count()}, lambda p, c: None if p.get("n") is None else float(p["n"] or 0),

@@ -208,6 +208,9 @@ def _registrations(w: World, g: np.random.Generator, n0: int, growth: float) -> 
     pre = batches[g.integers(0, len(batches), n0)] + g.integers(0, 3, n0) * DAY
     x = np.sqrt(1 + 3 * g.random(int(n0 * growth))) - 1  # density 2(1 + x)/3 on [0, 1]
     during = w.start + (x * (w.end - 6 * DAY - w.start)).astype(np.int64)
+    day = (during + LOCAL) // DAY
+    wednesday = day - (day + 3) % 7 + 2  # published in weekly batches (每周发布), on Wednesdays
+    during = np.where(wednesday * DAY - LOCAL < w.start, wednesday + 7, wednesday) * DAY - LOCAL
     return np.sort(_office(g, np.concatenate([pre, during])))
 
 
@@ -314,7 +317,7 @@ def _outages(w: World, g: np.random.Generator, a: Assets) -> tuple[np.ndarray, n
     rel = g.lognormal(-.08, .4, len(sk))
 
     def short_mean_h(t: np.ndarray, i: np.ndarray) -> np.ndarray:
-        return faster(w.ramp(t, 34, 11), sk[i], .3)
+        return faster(w.ramp(t, 25, 8.5), sk[i], .3)
 
     def short(t: np.ndarray, i: np.ndarray) -> np.ndarray:
         f = faster(w.ramp(t, .02, .0095), sk[i])
@@ -345,7 +348,8 @@ def build_assets(w: World, g: np.random.Generator) -> Columns:
     phases = w.start - DAY * np.array([700, 520, 380, 250, 140, 60])
     installed = _office(g, np.where(pre, phases[g.integers(0, len(phases), n)] + g.integers(0, 20, n) * DAY,
                                     w.start + (g.random(n) * (w.end - 40 * DAY - w.start)).astype(np.int64)))
-    retire = pre & (g.random(n) < .06)
+    retire = np.zeros(n, bool)  # a few (6 %, at least one) of the older devices are retired during the span
+    retire[g.choice(np.flatnonzero(pre), max(1, round(.06 * pre.sum())), replace=False)] = True
     retired = np.where(retire, w.start + 30 * DAY + (g.random(n) * (w.end - 50 * DAY - w.start)).astype(np.int64), NEVER)
     seq = np.arange(n) - np.searchsorted(district, district)
     ids = pa.array([f"{types[k].prefix}-D{d + 1:02d}-{s + 1:04d}" for k, d, s in zip(kind, district, seq, strict=True)])

@@ -122,7 +122,8 @@ CAT_DUE = np.array([c.due_hours for c in N.CATEGORIES])
 CAT_W = np.array([[c.reported, c.grid, c.iot] for c in N.CATEGORIES]).T
 SPREAD = 0.5  # log-logistic spread of durations around their time limit
 _METRICS = [m for t in N.ASSET_TYPES for m in t.metrics]
-METRIC_NAMES = pa.array([m.name for m in _METRICS])
+METRIC_NAMES = pa.array(sorted({m.name for m in _METRICS}))
+_METRIC_NAME = np.searchsorted(METRIC_NAMES.to_numpy(zero_copy_only=False), [m.name for m in _METRICS])
 METRIC_OFFSET = np.cumsum([0] + [len(t.metrics) for t in N.ASSET_TYPES])[:-1]
 _MP = {f: np.array([getattr(m, f) for m in _METRICS], float)
        for f in ("base", "amp", "peak", "amp2", "peak2", "noise", "lo", "hi", "decimals", "season")}
@@ -155,7 +156,7 @@ def telemetry(w: World, c0: int, c1: int, d: int, g: np.random.Generator) -> Col
     sel = np.flatnonzero((a.district == d) & (a.installed < c1) & (a.retired > c0))
     step = a.interval[sel]
     k0 = -(-np.maximum(c0, a.installed[sel]) // step)
-    n = np.maximum(-(-np.minimum(c1, a.retired[sel]) // step) - k0, 0)
+    n = np.maximum(np.minimum(c1, a.retired[sel]) // step - k0, 0)  # whole slots between installation and retirement
     first = np.cumsum(n) - n
     idx = np.repeat(sel, n)
     k = np.repeat(k0, n) + np.arange(n.sum()) - np.repeat(first, n)
@@ -171,7 +172,7 @@ def telemetry(w: World, c0: int, c1: int, d: int, g: np.random.Generator) -> Col
     keep = g.random(len(t)) >= per * (1 - better(w.ramp(t, .944, .99), w.skill[d]))
     ai, t, gm = ai[keep], t[keep], (METRIC_OFFSET[a.kind[ai]] + slot)[keep]
     return {"tenant": repeat(w.districts[d], len(t)), "asset_id": label(a.ids, ai),
-            "metric": label(METRIC_NAMES, gm), "ts": stamp(t), "value": _values(g, gm, a.level[ai], t)}
+            "metric": label(METRIC_NAMES, _METRIC_NAME[gm]), "ts": stamp(t), "value": _values(g, gm, a.level[ai], t)}
 
 
 def _values(g: np.random.Generator, gm: np.ndarray, level: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -378,10 +379,10 @@ def security_events(w: World, c0: int, c1: int, d: int, g: np.random.Generator) 
     alert_w, incident_w = (np.array([k[i] for k in N.SECURITY_KINDS], float) for i in (1, 2))
     what = np.where(kind == 2, categorical(g, incident_w, n), categorical(g, alert_w, n))
     what = np.where(kind == 1, 0, what)
-    detect_h = np.where(kind == 2, faster(w.ramp(t, 18, 5), sk, .25) * g.lognormal(-.18, .6, n),
+    detect_h = np.where(kind == 2, faster(w.ramp(t, 16, 5), sk, .25) * g.lognormal(-.18, .6, n),
                         g.exponential(.5, n))
     detected = t + (detect_h * HOUR).astype(np.int64)
-    fix_h = np.where(kind == 2, faster(w.ramp(t, 27, 8.5), sk, .25) * g.lognormal(-.18, .6, n),
+    fix_h = np.where(kind == 2, faster(w.ramp(t, 24, 8.5), sk, .25) * g.lognormal(-.18, .6, n),
                      g.lognormal(np.log(20), 1.0, n))
     linger = (kind == 1) & (g.random(n) < faster(w.ramp(t, .55, .3), sk, .3))
     fix_h = np.where(linger, g.uniform(20, 150, n) * 24, fix_h)

@@ -92,8 +92,9 @@ def evaluate(*, session: Session, settings: Settings, engine: Engine, pack_id: s
     run.previous_run_id = prev_id
     no_data = [s.node.id for s in scored if s.status == "no-data" and not s.node.children]
     if no_data:
-        run.warnings = [f"{len(no_data)} indicator(s) without data ({', '.join(no_data[:8])}{'…' if len(no_data) > 8 else ''}); "
-                        f"policy {pack.no_data}: " + ("scored 0" if pack.no_data == "zero" else "points moved to siblings")]
+        listed = ", ".join(no_data[:8]) + ("…" if len(no_data) > 8 else "")
+        policy = ("计 0 分 scored 0" if pack.no_data == "zero" else "分值转给同级指标 points moved to siblings")
+        run.warnings = [f"{len(no_data)} 项指标无数据 indicator(s) without data ({listed}); 规则 policy {pack.no_data}: {policy}"]
     run.finished_at, run.status = utcnow(), "done"
     session.flush()
     return run
