@@ -13,7 +13,6 @@ from chengyun.core.settings import Settings
 from chengyun.demo.generator import DemoSummary, generate
 
 
-
 @dataclass
 class DemoCity:
     """A generated workspace, what ``generate`` said about it, and how it was asked."""

@@ -100,10 +100,10 @@ def test_every_lake_table_has_rows_that_fit_its_schema(demo_city: Any) -> None:
 
     for name, spec in TABLES.items():
         assert summary.rows[name] == len(frame(settings, name, ["tenant"])), name
-        tbl = read(settings.lake, name, summary.districts[2:4])  # the platform's reader, on two districts
+        tbl = read(settings.lake, name, summary.districts[2:3])  # the platform's reader, on one district
         assert tbl.num_rows > 0, name
         assert tbl.schema.equals(spec.schema), name
-        assert set(tbl.column("tenant").to_pylist()) == set(summary.districts[2:4]), name
+        assert set(tbl.column("tenant").to_pylist()) == {summary.districts[2]}, name
         if "unit_id" in spec.columns:
             pairs = {(t, u) for t, u in zip(tbl.column("tenant").to_pylist(), tbl.column("unit_id").to_pylist(), strict=True)}
             assert all(district_of(u) == t for t, u in pairs), name

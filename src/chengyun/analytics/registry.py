@@ -38,7 +38,7 @@ class Measure:
     description: str
     inputs: tuple[Input, ...] = ()
     combine: CombineFn | None = None
-    custom: CustomFn | None = None  # for measures that need a join or a window: {part: ibis scalar}, then combine
+    custom: CustomFn | None = None  # for measures that need a join or a window: a one-row table of parts
     tables: tuple[str, ...] = ()
     per_capita: int | None = None  # value is divided by population and multiplied by this (e.g. 10000)
 

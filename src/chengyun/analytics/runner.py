@@ -89,7 +89,8 @@ def run_measures(engine: Engine, names: list[str], ctx: MeasureContext) -> dict[
     for m in measures:
         res = MeasureResult(m.name, None, m.unit, tables=list(m.read_tables()))
         if m.custom is not None:
-            res.parts = {k: _clean(engine.execute(expr)) for k, expr in m.custom(ctx).items()}
+            frame = engine.execute(m.custom(ctx))  # one query, one row: a column per part
+            res.parts = {k: _clean(v) for k, v in (frame.iloc[0].to_dict() if len(frame) else {}).items()}
         else:
             res.parts = parts.get(m.name, {})
         res.rows = {t: rows[t] for t in res.tables if t in rows}

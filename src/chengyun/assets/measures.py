@@ -24,16 +24,16 @@ def _bucket_s(a: Any) -> Any:
     return ibis.greatest(a.expected_interval_s.cast("float64"), 3600.0)
 
 
-def _availability(ctx: MeasureContext) -> dict[str, Any]:
+def _availability(ctx: MeasureContext) -> Any:
     """Buckets (one hour, or one expected interval if longer) with any reading, and buckets in service."""
     assert ctx.table and ctx.asof
     a = ctx.asof("assets")
     t = ctx.table("telemetry")
     j = t.join(a.select("asset_id", "expected_interval_s"), "asset_id")
     key = j.asset_id.concat("|", (epoch(j.ts) / _bucket_s(j)).floor().cast("int64").cast("string"))
-    seen = j.aggregate(n=key.nunique()).n.as_scalar()
-    expected = a.aggregate(n=(_active_seconds(a, ctx) / _bucket_s(a)).sum()).n.as_scalar()
-    return {"seen_buckets": seen, "expected_buckets": expected}
+    seen = j.aggregate(seen_buckets=key.nunique())
+    expected = a.aggregate(expected_buckets=(_active_seconds(a, ctx) / _bucket_s(a)).sum())
+    return seen.cross_join(expected)
 
 
 def _capped_ratio(parts: dict[str, float | None], _ctx: MeasureContext) -> float | None:
@@ -51,7 +51,7 @@ def _completeness(parts: dict[str, float | None], _ctx: MeasureContext) -> float
     return None if got is None or not exp else min(float(got) / float(exp), 1.0)
 
 
-def _mttr(ctx: MeasureContext) -> dict[str, Any]:
+def _mttr(ctx: MeasureContext) -> Any:
     """Mean length in hours of the gaps longer than OUTAGE_FACTOR expected intervals."""
     assert ctx.table and ctx.asof
     a = ctx.asof("assets").select("asset_id", "expected_interval_s")
@@ -59,10 +59,8 @@ def _mttr(ctx: MeasureContext) -> dict[str, Any]:
     w = ibis.window(group_by="asset_id", order_by="ts")
     g = t.mutate(prev=t.ts.lag().over(w)).join(a, "asset_id")
     gap = epoch(g.ts) - epoch(g.prev)
-    limit = OUTAGE_FACTOR * g.expected_interval_s.cast("float64")
-    outages = g.filter(g.prev.notnull() & (gap > limit))
-    agg = outages.aggregate(h=((epoch(outages.ts) - epoch(outages.prev)) / 3600.0).sum(), n=outages.count())
-    return {"outage_hours": agg.h.as_scalar(), "outages": agg.n.as_scalar(), "reports": t.count()}
+    out = g.prev.notnull() & (gap > OUTAGE_FACTOR * g.expected_interval_s.cast("float64"))
+    return g.aggregate(outage_hours=(gap / 3600.0).sum(where=out), outages=g.count(where=out), reports=g.count())
 
 
 def _mean_outage(parts: dict[str, float | None], _ctx: MeasureContext) -> float | None:

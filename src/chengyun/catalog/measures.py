@@ -15,7 +15,7 @@ def _quality(parts: dict[str, float | None], _c: MeasureContext) -> float | None
     return 100.0 * (1.0 - float(failed) / float(checked))
 
 
-def _freshness(ctx: MeasureContext) -> dict[str, Any]:
+def _freshness(ctx: MeasureContext) -> Any:
     """Share of catalogued datasets whose last update is no older than their update cycle at period end."""
     assert ctx.table and ctx.asof
     d = ctx.asof("datasets")
@@ -24,8 +24,7 @@ def _freshness(ctx: MeasureContext) -> dict[str, Any]:
     j = d.left_join(last, "dataset_id")
     age_days = (epoch(ts(ctx.end)) - epoch(j["last"])) / 86400.0
     fresh = j["last"].notnull() & (age_days <= j.update_cycle_days.cast("float64"))
-    agg = j.aggregate(fresh=fresh.cast("int64").sum(), n=j.count())
-    return {"fresh": agg.fresh.as_scalar(), "datasets": agg.n.as_scalar()}
+    return j.aggregate(fresh=j.count(where=fresh), datasets=j.count())
 
 
 def _m(name: str, title: str, title_en: str, unit: str, direction: str, table: str, parts: Any, combine: Any,

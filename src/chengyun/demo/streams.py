@@ -2,12 +2,14 @@
 updates and quality checks, sharing requests, portal use and ratings, security events.
 
 Every function takes the world, a chunk ``[c0, c1)`` in UTC seconds (hour-aligned), a district index and the
-chunk's own random generator, and returns the columns of one lake table. All volumes come from the scale, all
-rates from the world's trends (:class:`~chengyun.demo.generator.World`), so the same seed gives the same rows in any order of chunks."""
+chunk's own random generator, and returns the columns of one lake table. Volumes come from the scale, rates
+from the world's trends (:class:`~chengyun.demo.generator.World`); the same seed gives the same rows in any
+order of chunks."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -23,6 +25,11 @@ HOUR, DAY = 3600, 86400
 LOCAL = 8 * HOUR  # Asia/Shanghai is UTC+8 all year; the lake stores naive UTC
 K = 0.45  # how strongly a district's skill moves its rates
 Columns = dict[str, Any]
+
+
+def local_midnight(d: date) -> int:
+    """UTC seconds of 00:00 Asia/Shanghai on ``d``."""
+    return (d - date(1970, 1, 1)).days * DAY - LOCAL
 
 
 def better(rate: Any, skill: float, k: float = K) -> Any:
@@ -188,6 +195,7 @@ def _values(g: np.random.Generator, gm: np.ndarray, level: np.ndarray, t: np.nda
 
 
 def _case_arrivals(w: World, c0: int, c1: int, d: int, g: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Creation times and channels: citizen reports at a steady volume, proactive finds on top of them."""
     share = w.population[d] / w.population.sum()
     times, chans = [], []
     for ci, ch in enumerate(N.CHANNELS):
@@ -203,9 +211,9 @@ def _case_arrivals(w: World, c0: int, c1: int, d: int, g: np.random.Generator) -
         t = arrivals(g, c0, c1, per_day, hours, weekend)
         times.append(t)
         chans.append(np.full(len(t), ci))
-    t, ch = np.concatenate(times), np.concatenate(chans)
+    t, chan = np.concatenate(times), np.concatenate(chans)
     order = np.argsort(t, kind="stable")
-    return t[order], ch[order]
+    return t[order], chan[order]
 
 
 def _case_kinds(g: np.random.Generator, chan: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
