@@ -73,7 +73,11 @@ class DuckDBEngine(Engine):
         self.con = ibis.duckdb.connect(threads=threads or os.cpu_count() or 2)
 
     def _read(self, table: str, files: list[str]) -> Any:
-        return self.con.read_parquet(files, table_name=f"{table}_{next(_counter)}")
+        # The schema is declared, so DuckDB need not infer it: the scan is inlined into each query and the
+        # file footers are read once per query, not again for a view and its DESCRIBE.
+        listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+        schema = ibis.Schema.from_pyarrow(get_table(table).schema)
+        return self.con.sql(f"SELECT * FROM read_parquet([{listing}], hive_partitioning = false)", schema=schema)
 
     def close(self) -> None:
         """Close the DuckDB connection."""
