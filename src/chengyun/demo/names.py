@@ -28,7 +28,6 @@ DISTRICTS = (
     District("青山区", 390_000, 604.2, -0.3, ("青山街道", "石桥街道", "枫林镇", "松岗镇", "龙泉镇")),
     District("云溪县", 440_000, 1340.3, -1.0, ("云溪镇", "桃源镇", "石门乡", "白沙镇", "清水乡")),
 )
-LEADING, LAGGING = 0, 5  # indexes into DISTRICTS: 江城区 runs best, 云溪县 lags
 
 # (slug, name, kind) — city-level departments, ids ``linjiang.dept.<slug>``
 DEPARTMENTS = (

@@ -154,7 +154,7 @@ def _outages(w: World, g: np.random.Generator, a: Assets) -> tuple[np.ndarray, n
     rel = g.lognormal(-.08, .4, len(sk))
 
     def short_mean_h(t: np.ndarray, i: np.ndarray) -> np.ndarray:
-        return faster(w.ramp(t, 25, 8.5), sk[i], .3)
+        return faster(w.ramp(t, 28, 9.5), sk[i], .3)
 
     def short(t: np.ndarray, i: np.ndarray) -> np.ndarray:
         f = faster(w.ramp(t, .025, .01), sk[i])
@@ -226,7 +226,8 @@ class Catalogue:
         return np.where(shareable_only & ok, shared, anyone)
 
 
-def _update_plan(w: World, g: np.random.Generator, reg: np.ndarray, cycle: np.ndarray, district: np.ndarray):  # type: ignore[no-untyped-def]
+def _update_plan(w: World, g: np.random.Generator, reg: np.ndarray, cycle: np.ndarray,
+                 district: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Refresh times: one just before the span (or at registration), then every cycle plus a lateness that
     shrinks as the operation matures; nightly for daily and weekly data, office hours for the rest."""
     step = cycle * DAY

@@ -29,16 +29,19 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_file_atomic(table: pa.Table, target: Path) -> Path:
-    """Write one Parquet file so that readers see all of it or nothing."""
+def write_file_atomic(table: pa.Table, target: Path, *, durable: bool = True) -> Path:
+    """Write one Parquet file so that readers see all of it or nothing; ``durable`` also fsyncs it before the
+    rename (bulk loads that sync once at the end, like the demo, pass False)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
     with open(tmp, "wb") as fh:
         pq.write_table(table, fh, compression="zstd")
-        fh.flush()
-        os.fsync(fh.fileno())
+        if durable:
+            fh.flush()
+            os.fsync(fh.fileno())
     os.replace(tmp, target)
-    _fsync_dir(target.parent)
+    if durable:
+        _fsync_dir(target.parent)
     return target
 
 
@@ -82,7 +85,8 @@ def partition_dir(root: Path, table: str, tenant: str, day: date) -> Path:
     return root / table / f"tenant={tenant}" / f"date={day.isoformat()}"
 
 
-def write(root: Path, table_name: str, data: pa.Table | Mapping[str, Sequence[Any]] | Any) -> list[Path]:
+def write(root: Path, table_name: str, data: pa.Table | Mapping[str, Sequence[Any]] | Any, *,
+          durable: bool = True) -> list[Path]:
     """Validate rows against the table's schema and commit one new file per (tenant, date) partition."""
     spec = get_table(table_name)
     tbl = _conform(spec, _as_arrow(data))
@@ -103,5 +107,5 @@ def write(root: Path, table_name: str, data: pa.Table | Mapping[str, Sequence[An
         part = tbl.slice(a, b - a)
         day = part.column("date")[0].as_py()
         folder = partition_dir(root, spec.name, str(tenants[a]), day)
-        written.append(write_file_atomic(part, folder / f"part-{uuid.uuid4().hex}.parquet"))
+        written.append(write_file_atomic(part, folder / f"part-{uuid.uuid4().hex}.parquet", durable=durable))
     return written
