@@ -135,3 +135,28 @@ def test_subtree_only(lake: Settings) -> None:
         assert run_measures(eng, ["cases.count"], ctx)["cases.count"].value is None
     finally:
         eng.close()
+
+
+@pytest.mark.parametrize("engine_name", ["duckdb", pytest.param("spark", marks=pytest.mark.spark)])
+def test_registries_read_the_latest_version_of_each_entity(tmp_path, engine_name: str) -> None:
+    if engine_name == "spark":
+        need(_spark_ok(), "pyspark or java is missing (pip install '.[spark]', Java 17)")
+    settings = Settings(workspace=tmp_path / "ws")
+    write(settings.lake, "services", {
+        "tenant": [T] * 3, "service_id": ["s1", "s1", "s2"], "name": ["办证", "办证", "缴费"],
+        "department_id": ["d"] * 3, "online": [False, True, False], "one_stop": [False, False, True],
+        "e_license": [False] * 3, "mobile": [False] * 3,
+        # s1 is upgraded to online on 2026-08-01 (a new version of the same service)
+        "published_at": [D(2026, 1, 1), D(2026, 8, 1), D(2026, 2, 1)],
+    })
+    eng = connect(settings, engine_name)
+    try:
+        def rate(period: str, name: str) -> float | None:
+            ctx = make_context(eng, [T], parse_period(period), "Asia/Shanghai", 1)
+            return run_measures(eng, [name], ctx)[name].value
+
+        assert rate("2026Q2", "portal.online_service_rate") == pytest.approx(0 / 2)
+        assert rate("2026Q3", "portal.online_service_rate") == pytest.approx(1 / 2)
+        assert rate("2026Q3", "portal.one_stop_rate") == pytest.approx(1 / 2)  # s1's new version is not one-stop
+    finally:
+        eng.close()

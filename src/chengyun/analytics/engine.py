@@ -50,10 +50,15 @@ class Engine:
                         col < ibis.literal(end, type="timestamp"))
 
     def asof_table(self, table: str, tenants: list[str], end: datetime) -> Any:
-        """Every row of a table before ``end`` (UTC): dimensions as they stood, or all history of a fact."""
+        """A table as it stood before ``end`` (UTC): a dimension's latest version of each entity, or all the
+        history of a fact."""
         spec = get_table(table)
         t = self.scan(table, tenants, None, end.date())
-        return t.filter(t.tenant.isin(tenants), t[spec.time_column] < ibis.literal(end, type="timestamp"))
+        t = t.filter(t.tenant.isin(tenants), t[spec.time_column] < ibis.literal(end, type="timestamp"))
+        if spec.key is None:
+            return t
+        latest = ibis.window(group_by=spec.key, order_by=ibis.desc(spec.time_column))
+        return t.mutate(_version=ibis.row_number().over(latest)).filter(lambda r: r._version == 0).drop("_version")
 
     def execute(self, expr: Any) -> Any:
         """Run an Ibis expression on this engine."""

@@ -1,5 +1,8 @@
 """Every lake table's schema, declared once (pyarrow). Times are naive UTC; ``tenant`` and ``date`` are in
-every file and in the Hive path ``<table>/tenant=<id>/date=<YYYY-MM-DD>/part-<uuid>.parquet``."""
+every file and in the Hive path ``<table>/tenant=<id>/date=<YYYY-MM-DD>/part-<uuid>.parquet``.
+
+Facts (readings, cases, events) are read within a period. Dimensions (registries of assets, datasets, services)
+are read as they stood at the period's end: for each entity, its latest row before the end."""
 
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ class LakeTable:
     time_column: str
     description: str
     dimension: bool = False  # dimensions are read "as of" the period end, facts within the period
+    key: str | None = None  # a dimension's entity id: a later row with the same id is a new version of it
 
     @property
     def columns(self) -> list[str]:
@@ -29,8 +33,8 @@ class LakeTable:
         return list(self.schema.names)
 
 
-def _table(name: str, time_column: str, description: str, fields: list[pa.Field], *, dimension: bool = False) -> LakeTable:
-    return LakeTable(name, pa.schema(KEY + fields), time_column, description, dimension)
+def _table(name: str, time_column: str, description: str, fields: list[pa.Field], *, key: str | None = None) -> LakeTable:
+    return LakeTable(name, pa.schema(KEY + fields), time_column, description, dimension=key is not None, key=key)
 
 
 def _f(name: str, typ: pa.DataType, nullable: bool = True) -> pa.Field:
@@ -49,7 +53,7 @@ TABLES: dict[str, LakeTable] = {
             _f("department_id", pa.string()), _f("unit_id", pa.string()),
             _f("criticality", pa.string()), _f("expected_interval_s", pa.int32()),
             _f("metric_count", pa.int16()), _f("installed_at", TS, False), _f("retired_at", TS),
-        ], dimension=True),
+        ], key="asset_id"),
         _table("cases", "created_at", "city cases (案件/工单) from every channel", [
             _f("case_id", pa.string(), False), _f("channel", pa.string(), False),
             _f("category", pa.string()), _f("priority", pa.string()), _f("department_id", pa.string()),
@@ -62,7 +66,7 @@ TABLES: dict[str, LakeTable] = {
             _f("dataset_id", pa.string(), False), _f("name", pa.string()), _f("department_id", pa.string()),
             _f("update_cycle_days", pa.int32()), _f("sharing_type", pa.string()), _f("open", pa.bool_()),
             _f("catalogued", pa.bool_()), _f("registered_at", TS, False),
-        ], dimension=True),
+        ], key="dataset_id"),
         _table("dataset_updates", "updated_at", "each refresh of a dataset (数据更新)", [
             _f("dataset_id", pa.string(), False), _f("updated_at", TS, False), _f("rows", pa.int64()),
         ]),
@@ -79,7 +83,7 @@ TABLES: dict[str, LakeTable] = {
             _f("service_id", pa.string(), False), _f("name", pa.string()), _f("department_id", pa.string()),
             _f("online", pa.bool_()), _f("one_stop", pa.bool_()), _f("e_license", pa.bool_()),
             _f("mobile", pa.bool_()), _f("published_at", TS, False),
-        ], dimension=True),
+        ], key="service_id"),
         _table("portal_usage", "ts", "portal usage events (访问/申办/办结)", [
             _f("service_id", pa.string()), _f("user_hash", pa.string()), _f("channel", pa.string()),
             _f("action", pa.string()), _f("ts", TS, False), _f("completed_online", pa.bool_()),
