@@ -91,6 +91,12 @@ def shared_data() -> Path:
     return SHARED / "data"
 
 
+CHROMIUM_ARGS = [  # headless on a machine with no network beyond loopback: no background connections
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--no-first-run", "--disable-sync",
+]
+
+
 @pytest.fixture
 def chromium() -> str:
     """Path of Debian's Chromium for browser tests."""

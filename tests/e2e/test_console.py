@@ -17,16 +17,9 @@ from chengyun.core.db import session_scope
 from chengyun.core.settings import Settings
 from chengyun.indicators.service import list_runs
 from tests.api.conftest import PACK, api_test_pack_registered, build_small_city
+from tests.conftest import CHROMIUM_ARGS
 
 SCREENSHOT = Path("/tmp/console.png")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ from chengyun.core.db import session_scope
 from chengyun.core.settings import Settings
 from chengyun.indicators.catalog import available_packs
 from chengyun.indicators.service import list_runs
+from tests.conftest import CHROMIUM_ARGS
 
 
 def test_every_pack_every_quarter(demo_workspace: Settings) -> None:
@@ -45,9 +46,7 @@ def test_html_report_draws_charts(demo_workspace: Settings, chromium: str) -> No
 
     path = demo_workspace.workspace / "reports" / "chengyun-operations-2026Q4.html"
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--no-first-run", "--disable-sync"])
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))

@@ -17,17 +17,10 @@ from openpyxl import load_workbook
 
 from chengyun.core.errors import InvalidInput
 from chengyun.indicators.report import FORMATS, render
+from tests.conftest import CHROMIUM_ARGS
 
 FIXTURE = Path(__file__).parent / "fixtures" / "run_view.json"
 CHROMIUM = Path(os.environ.get("CHENGYUN_TEST_CHROMIUM") or "/usr/bin/chromium")  # .ci/run sets the variable
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 
 # Worked by hand from the fixture's pack (scale 100, no_data: zero); share × the leaf's points.
 HAND_LEAVES = {

@@ -7,6 +7,8 @@ from typing import Any
 
 import ibis
 
+from chengyun.analytics.registry import Input, Measure
+
 
 def ratio(num: str, den: str) -> Any:
     """A combine function: ``parts[num] / parts[den]``, no data when the denominator is empty."""
@@ -43,3 +45,10 @@ def epoch(col: Any) -> Any:
 def hours_between(later: Any, earlier: Any) -> Any:
     """Hours from ``earlier`` to ``later`` (both timestamp columns)."""
     return (epoch(later) - epoch(earlier)) / 3600.0
+
+
+def on_table(name: str, title: str, title_en: str, unit: str, direction: str, table: str, parts: Any, combine: Any,
+             description: str, per_capita: int | None = None) -> Measure:
+    """A measure made of reductions on one lake table (the common case)."""
+    return Measure(name=name, title=title, title_en=title_en, unit=unit, direction=direction,  # type: ignore[arg-type]
+                   inputs=(Input(table, parts),), combine=combine, description=description, per_capita=per_capita)

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session, sessionmaker
 
+from chengyun.core.db import transaction
 from chengyun.core.settings import Settings
 
 
@@ -22,15 +23,8 @@ def get_session(request: Request) -> Iterator[Session]:
     factory: sessionmaker[Session] | None = getattr(request.app.state, "session_factory", None)
     if factory is None:  # the lifespan did not run (a TestClient used without ``with``)
         raise RuntimeError("the app has not started: run it under uvicorn, or use `with TestClient(app)`")
-    session = factory()
-    try:
+    with transaction(factory) as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from chengyun.analytics.kit import epoch, hours_between, ratio, ts
-from chengyun.analytics.registry import Input, Measure, MeasureContext
+from chengyun.analytics.kit import epoch, hours_between, on_table, ratio, ts
+from chengyun.analytics.registry import Measure, MeasureContext
 
 
 def _quality(parts: dict[str, float | None], _c: MeasureContext) -> float | None:
@@ -27,35 +27,31 @@ def _freshness(ctx: MeasureContext) -> Any:
     return j.aggregate(fresh=j.count(where=fresh), datasets=j.count())
 
 
-def _m(name: str, title: str, title_en: str, unit: str, direction: str, table: str, parts: Any, combine: Any,
-       desc: str) -> Measure:
-    return Measure(name=name, title=title, title_en=title_en, unit=unit, direction=direction,  # type: ignore[arg-type]
-                   inputs=(Input(table, parts),), combine=combine, description=desc)
 
 
 MEASURES = [
-    _m("data.catalog_coverage", "目录编制率", "Catalogue coverage", "ratio", "higher", "datasets",
+    on_table("data.catalog_coverage", "目录编制率", "Catalogue coverage", "ratio", "higher", "datasets",
        lambda d, c: {"catalogued": d.count(where=d.catalogued), "n": d.count()}, ratio("catalogued", "n"),
        "Share of registered datasets described in the data resource catalogue."),
-    _m("data.open_rate", "数据开放率", "Open data rate", "ratio", "higher", "datasets",
+    on_table("data.open_rate", "数据开放率", "Open data rate", "ratio", "higher", "datasets",
        lambda d, c: {"open": d.count(where=d.open), "n": d.count()}, ratio("open", "n"),
        "Share of registered datasets published as open data."),
-    _m("data.shareable_rate", "可共享率", "Shareable rate", "ratio", "higher", "datasets",
+    on_table("data.shareable_rate", "可共享率", "Shareable rate", "ratio", "higher", "datasets",
        lambda d, c: {"shareable": d.count(where=d.sharing_type != "none"), "n": d.count()}, ratio("shareable", "n"),
        "Share of datasets whose sharing type is unconditional or conditional (无条件/有条件共享)."),
-    _m("data.quality_score", "数据质量得分", "Data quality score", "score", "higher", "quality_results",
+    on_table("data.quality_score", "数据质量得分", "Data quality score", "score", "higher", "quality_results",
        lambda q, c: {"checked": q.rows_checked.sum(), "failed": q.rows_failed.sum()}, _quality,
        "100 × (1 − failing rows / checked rows) over every quality check run in the period."),
     Measure(name="data.freshness_rate", title="数据及时更新率", title_en="Freshness rate", unit="ratio",
             direction="higher", custom=_freshness, combine=ratio("fresh", "datasets"), tables=("datasets", "dataset_updates"),
             description="Share of datasets updated within their update cycle as of the end of the period."),
-    _m("data.update_count", "数据更新次数", "Dataset updates", "count", "higher", "dataset_updates",
+    on_table("data.update_count", "数据更新次数", "Dataset updates", "count", "higher", "dataset_updates",
        lambda u, c: {"n": u.count()}, lambda p, c: None if p.get("n") is None else float(p["n"] or 0),
        "Dataset refreshes in the period."),
-    _m("data.sharing_fulfilment_rate", "共享需求满足率", "Sharing fulfilment rate", "ratio", "higher",
+    on_table("data.sharing_fulfilment_rate", "共享需求满足率", "Sharing fulfilment rate", "ratio", "higher",
        "sharing_requests", lambda s, c: {"granted": s.count(where=s.granted), "n": s.count()}, ratio("granted", "n"),
        "Share of sharing requests made in the period that were granted."),
-    _m("data.sharing_mean_days", "共享平均响应天数", "Mean days to decide a sharing request", "d", "lower",
+    on_table("data.sharing_mean_days", "共享平均响应天数", "Mean days to decide a sharing request", "d", "lower",
        "sharing_requests",
        lambda s, c: {"hours": hours_between(s.decided_at, s.requested_at).sum(where=s.decided_at.notnull()),
                      "decided": s.count(where=s.decided_at.notnull())},

@@ -15,6 +15,9 @@ from sqlalchemy.orm import Session
 
 from chengyun.core.db import migrate, session_scope
 from chengyun.core.settings import Settings, get_settings
+from chengyun.indicators.report.common import (
+    fmt_value,  # noqa: F401  (one formatter for terminal, pages, reports)
+)
 
 console = Console()
 err_console = Console(stderr=True)
@@ -50,12 +53,3 @@ def print_json(data: Any) -> None:
     sys.stdout.flush()
 
 
-def fmt_value(value: float | None, unit: str | None) -> str:
-    """A value for the terminal: ratios as percent, others with their unit."""
-    if value is None:
-        return "—"
-    if unit == "ratio":
-        return f"{value * 100:.1f}%"
-    if unit in (None, "", "count"):
-        return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
-    return f"{value:,.2f} {unit}"

@@ -54,10 +54,21 @@ def get_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+def session_factory(settings: Settings) -> sessionmaker[Session]:
+    """Sessions on the settings' state DB (objects stay readable after commit)."""
+    return sessionmaker(bind=get_engine(settings.db_url), expire_on_commit=False)
+
+
 @contextmanager
 def session_scope(settings: Settings) -> Iterator[Session]:
     """A session that commits on success and rolls back on error."""
-    factory = sessionmaker(bind=get_engine(settings.db_url), expire_on_commit=False)
+    with transaction(session_factory(settings)) as session:
+        yield session
+
+
+@contextmanager
+def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session from ``factory`` that commits on success and rolls back on error."""
     session = factory()
     try:
         yield session

@@ -17,6 +17,7 @@ from chengyun.api.deps import SessionDep
 from chengyun.core.errors import ChengyunError, NotFound
 from chengyun.core.periods import parse_period
 from chengyun.indicators import catalog
+from chengyun.indicators.report.common import fmt_value
 from chengyun.indicators.service import list_runs, run_summary
 from chengyun.indicators.view import run_view
 from chengyun.tenancy.service import list_units
@@ -137,15 +138,6 @@ Lang = Annotated[str, Depends(get_lang)]
 # ---- formatting filters -------------------------------------------------------------------------------------
 
 
-def fmt_value(value: float | None, unit: str | None = None) -> str:
-    """A value for people: ratios as percent, counts as integers, others with their unit."""
-    if value is None:
-        return "—"
-    if unit == "ratio":
-        return f"{value * 100:.1f}%"
-    if unit in (None, "", "count"):
-        return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
-    return f"{value:,.2f} {unit}"
 
 
 def fmt_num(value: float | None, digits: int = 2) -> str:
