@@ -139,7 +139,7 @@ def fmt_number(x: float | None, decimals: int = 2) -> str:
     return DASH if x is None else f"{x:,.{decimals}f}"
 
 
-def fmt_value(value: float | None, unit: str | None) -> str:
+def fmt_value(value: float | None, unit: str | None = None) -> str:
     """A measured value in its unit: ratio as percent with one decimal, hours, days, per 10,000 …"""
     if value is None:
         return DASH
