@@ -40,7 +40,6 @@ bench: $(STAMP_DEV)
 
 lint: $(STAMP_DEV)
 	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy src
 
 clean:
