@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -106,14 +108,20 @@ def chromium() -> str:
 
 
 @pytest.fixture(scope="session")
-def demo_workspace(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """A demo city generated, evaluated for every pack and quarter, and reported — once per test session."""
-    from rich.console import Console
-
-    from chengyun.demo.flow import run_demo
-
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, str]]:
+    """``chengyun demo --scale small --no-serve`` run as a newcomer would, once per test session: the workspace
+    and what the command printed."""
     root = tmp_path_factory.mktemp("demo")
-    settings = Settings(workspace=root / "ws")
-    run_demo(settings=settings, scale="tiny", seed=11, console=Console(quiet=True), today=DEMO_TODAY)
-    yield settings
+    cmd = [sys.executable, "-m", "chengyun.cli.main", "demo", "--workspace", str(root / "ws"), "--scale", "small",
+           "--seed", "11", "--no-serve", "--today", DEMO_TODAY.isoformat()]
+    env = {**os.environ, "COLUMNS": "120", "CHENGYUN_DATABASE_URL": ""}
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    yield Settings(workspace=root / "ws"), done.stdout
     shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def demo_workspace(demo_run: tuple[Settings, str]) -> Settings:
+    """The small demo city, generated, evaluated for every pack and quarter, and reported."""
+    return demo_run[0]

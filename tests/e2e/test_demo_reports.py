@@ -60,3 +60,13 @@ def test_html_report_draws_charts(demo_workspace: Settings, chromium: str) -> No
             assert size > 0, chart
         browser.close()
     assert not errors
+
+
+def test_demo_prints_periods_trees_and_reports(demo_run: tuple[Settings, str]) -> None:
+    settings, out = demo_run
+    assert "评价周期 periods evaluated: 2025Q4, 2026Q1, 2026Q2, 2026Q3, 2026Q4 (to date)" in out
+    for title in ("智慧城市长效运营评价", "新型智慧城市评价指标（2016年）", "新型智慧城市评价指标（2018年）"):
+        assert title in out
+    assert out.count("总分 total") == 3 and "阶段" in out
+    reports = sorted(p.name for p in (settings.workspace / "reports").iterdir())
+    assert len(reports) == 9 and all(str(settings.workspace / "reports" / r) in out for r in reports)
