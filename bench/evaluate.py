@@ -357,6 +357,30 @@ def machine() -> dict[str, str]:
     }
 
 
+def _revision() -> str:
+    """The commit measured and whether ``src/`` differs from it (read-only git), or "unknown"."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=BENCH.parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "src"],
+            cwd=BENCH.parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except OSError:
+        return "unknown"
+    if head.returncode != 0:
+        return "unknown"
+    return f"`{head.stdout.strip()}`" + (" with uncommitted changes in src/" if dirty.stdout.strip() else "")
+
+
 def _where(path: str) -> str:
     p = Path(path)
     return str(p.relative_to(BENCH.parent)) if p.is_relative_to(BENCH.parent) else str(p)
@@ -380,7 +404,8 @@ def render(
     lines = [
         f"## {scale}",
         "",
-        f"Run {datetime.now().strftime('%Y-%m-%d %H:%M')} · workspace `{_where(job['workspace'])}` (seed {meta['seed']}, "
+        f"Run {datetime.now().strftime('%Y-%m-%d %H:%M')} on chengyun {_revision()} · workspace "
+        f"`{_where(job['workspace'])}` (seed {meta['seed']}, "
         f"demo today {meta['today']}, {sum(meta['rows'].values()) / 1e6:.1f} M lake rows, generated in "
         f"{meta['generation_s']:.0f} s) · period **{job['period']}** for the city `{job['city']}` "
         f"({len(job['tenants'])} tenants, population {job['population']:,}) · {len(job['measures'])} measures "
@@ -566,7 +591,7 @@ def render_profile(profiles: list[dict[str, Any]], sql_runs: list[dict[str, Any]
         f"Where the time goes — minimum per step over {len(profiles)} instrumented chengyun runs "
         f"(whole runs {whole} s) and over the {len(sql_runs)} SQL runs. "
         "chengyun's query time includes Ibis compilation (shown again on its own); *files* is listing the "
-        "partitions plus creating the `read_parquet` views, which chengyun does once per table access.",
+        "partitions and building the scan (`Engine._files` and `_read`), which chengyun does at every table access.",
         "",
         "| lake tables | chengyun queries | chengyun query s | of which compile s | chengyun files s | SQL query s |",
         "|---|---:|---:|---:|---:|---:|",

@@ -59,7 +59,9 @@ COLUMNS: dict[str, dict[str, str]] = {
         "is_incident": "BOOLEAN",
     },
 }
-# the time column of each table: within the period for facts, before the period end for snapshots (as of)
+# registries (dimensions) and their entity id: read as they stood at the period end, the latest row of each id
+KEYS = {"assets": "asset_id", "datasets": "dataset_id", "services": "service_id"}
+# the time column of each table: within the period for facts, before the period end for registries (as of)
 TIME = {
     "telemetry": "ts",
     "assets": "installed_at",
@@ -169,7 +171,7 @@ def finish(parts: dict[str, dict[str, Any]], population: int | None) -> dict[str
     v["infra.online_rate"] = _ratio(tel.get("online"), ast.get("active"))
     got, exp = tel.get("rows") or None, ast.get("expected_readings")
     v["infra.data_completeness"] = None if got is None or not exp else min(float(got) / float(exp), 1.0)
-    v["infra.outage_mttr_hours"] = _float(parts.get("telemetry", {}).get("outage_h"))
+    v["infra.outage_mttr_hours"] = _mean_outage(parts.get("telemetry", {}))
     # cases (一网统管 / 12345)
     v["cases.response_rate"] = _ratio(cas.get("responded_ontime"), cas.get("rows"))
     v["cases.ontime_closure_rate"] = _ratio(cas.get("ontime"), cas.get("consistent"))
@@ -213,6 +215,13 @@ def finish(parts: dict[str, dict[str, Any]], population: int | None) -> dict[str
     v["security.mttr_hours"] = _ratio(sec.get("resolve_h"), sec.get("resolved"))
     v["security.open_high_risks"] = _float(sec.get("open_high"))
     return v
+
+
+def _mean_outage(tel: dict[str, Any]) -> float | None:
+    """Mean outage hours; reports and no outage means nothing to repair (0 h); no report means no data."""
+    if not tel.get("joined"):
+        return None
+    return 0.0 if not tel.get("outages") else float(tel["outage_h"]) / float(tel["outages"])
 
 
 def _float(x: Any) -> float | None:

@@ -13,13 +13,15 @@ import numpy as np
 import pandas as pd
 import pyarrow.dataset as ds
 
-from . import COLUMNS, HIGH, MOBILE, OUTAGE_FACTOR, PROACTIVE, TIME, Window, finish
+from . import COLUMNS, HIGH, KEYS, MOBILE, OUTAGE_FACTOR, PROACTIVE, TIME, Window, finish
 
 
 def read(w: Window, table: str, asof: bool = False) -> pd.DataFrame:
-    """The rows of ``table`` in the period (or before its end, ``asof``) with the columns the measures use."""
+    """The rows of ``table`` in the period (or before its end, ``asof``) with the columns the measures use; a
+    registry's latest row per entity."""
     time = TIME[table]
-    cols = list(dict.fromkeys(["tenant", time, *COLUMNS[table]]))
+    key = [KEYS[table]] if table in KEYS else []
+    cols = list(dict.fromkeys(["tenant", time, *key, *COLUMNS[table]]))
     files = w.files(table, asof)
     if not files:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
@@ -27,7 +29,10 @@ def read(w: Window, table: str, asof: bool = False) -> pd.DataFrame:
     keep = df["tenant"].isin(w.tenants) & (df[time] < pd.Timestamp(w.end))
     if not asof:
         keep &= df[time] >= pd.Timestamp(w.start)
-    return df.loc[keep]
+    df = df.loc[keep]
+    if key:
+        df = df.sort_values(time, kind="stable").drop_duplicates(key, keep="last")
+    return df
 
 
 def epoch(s: pd.Series) -> np.ndarray:
@@ -64,13 +69,13 @@ def _assets_iv(w: Window) -> pd.DataFrame:
 
 
 def telemetry(w: Window) -> dict[str, Any]:
-    """Readings, assets online in the last 24 h, reporting buckets seen, and mean outage length (h)."""
+    """Readings, assets online in the last 24 h, reporting buckets seen, and outages (gaps over three intervals)."""
     t = read(w, "telemetry")
-    out: dict[str, Any] = {"rows": len(t), "seen": 0, "outage_h": None}
+    out: dict[str, Any] = {"rows": len(t), "seen": 0, "joined": 0, "outages": 0, "outage_h": None}
     if not len(t):
         return out
     out["online"] = t.loc[t["ts"] >= pd.Timestamp(w.end - timedelta(days=1)), "asset_id"].nunique()
-    pairs = t[["asset_id", "ts"]].drop_duplicates().sort_values(["asset_id", "ts"])
+    pairs = t.groupby(["asset_id", "ts"], observed=True).size().rename("n").reset_index()  # sorted by both
     pairs["prev"] = pairs.groupby("asset_id", observed=True)["ts"].shift()
     pairs["asset_id"] = pairs["asset_id"].astype(object)
     j = pairs.merge(_assets_iv(w), on="asset_id", how="inner")
@@ -79,8 +84,8 @@ def telemetry(w: Window) -> dict[str, Any]:
     out["seen"] = len(pd.DataFrame({"a": j["asset_id"].to_numpy(), "b": bucket}).drop_duplicates())
     gap = e - epoch(j["prev"])
     outage = gap > OUTAGE_FACTOR * j["iv"].to_numpy()  # NaN gap or interval: not an outage
-    hours = gap[outage] / 3600.0
-    out["outage_h"] = float(hours.mean()) if len(hours) else None
+    out["joined"], out["outages"] = int(j["n"].sum()), int(outage.sum())
+    out["outage_h"] = _sum(gap[outage] / 3600.0)
     return out
 
 
@@ -136,13 +141,12 @@ def datasets(w: Window) -> dict[str, Any]:
     cycle = j["update_cycle_days"].astype("float64").to_numpy()
     age_days = (_epoch1(w.end) - epoch(j["last_at"])) / 86400.0
     has = j["last_at"].notna().to_numpy()
-    known = ~has | ~np.isnan(cycle)  # rows where "fresh" is true or false rather than unknown
     return {
         "rows": len(d),
         "catalogued": int(_is(d["catalogued"]).sum()),
         "open": int(_is(d["open"]).sum()),
         "shareable": int((d["sharing_type"].notna() & (d["sharing_type"] != "none")).sum()),
-        "fresh": int((has & (age_days <= cycle)).sum()) if known.any() else None,
+        "fresh": int((has & (age_days <= cycle)).sum()),
     }
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import duckdb
 
-from . import COLUMNS, HIGH, MOBILE, OUTAGE_FACTOR, PROACTIVE, TIME, Window, finish
+from . import COLUMNS, HIGH, KEYS, MOBILE, OUTAGE_FACTOR, PROACTIVE, TIME, Window, finish
 
 
 def _q(s: str) -> str:
@@ -28,16 +28,22 @@ def _in(values: tuple[str, ...]) -> str:
 
 
 def relation(w: Window, table: str, asof: bool = False) -> str:
-    """The rows of ``table`` in the period (or before its end, ``asof``) as a parenthesised SELECT."""
+    """The rows of ``table`` in the period (or before its end, ``asof``) as a parenthesised SELECT; a registry's
+    latest row per entity."""
     cols = COLUMNS[table]
     files = w.files(table, asof)
     if not files:
         return "(SELECT " + ", ".join(f"NULL::{t} AS {c}" for c, t in cols.items()) + " LIMIT 0)"
     col = TIME[table]
     since = "" if asof else f" AND {col} >= {_ts(w.start)}"
+    latest = (
+        f" QUALIFY row_number() OVER (PARTITION BY {KEYS[table]} ORDER BY {col} DESC) = 1"
+        if table in KEYS
+        else ""
+    )
     return (
-        f"(SELECT {', '.join(cols)} FROM read_parquet([{', '.join(_q(f) for f in files)}]) "
-        f"WHERE tenant IN {_in(w.tenants)}{since} AND {col} < {_ts(w.end)})"
+        f"(SELECT {', '.join(cols)} FROM read_parquet([{', '.join(_q(f) for f in files)}], hive_partitioning = false) "
+        f"WHERE tenant IN {_in(w.tenants)}{since} AND {col} < {_ts(w.end)}{latest})"
     )
 
 
@@ -48,20 +54,22 @@ def _active_s(w: Window) -> str:
 
 
 def telemetry(w: Window) -> str:
-    """Readings, assets online in the last 24 h, reporting buckets seen, and mean outage length (h)."""
+    """Readings, assets online in the last 24 h, reporting buckets seen, and outages (gaps over three intervals)."""
+    outage = f"prev IS NOT NULL AND epoch(ts) - epoch(prev) > {OUTAGE_FACTOR} * iv::DOUBLE"
     return f"""
 WITH a AS MATERIALIZED (SELECT asset_id, expected_interval_s AS iv FROM {relation(w, "assets", asof=True)}),
 p AS MATERIALIZED (SELECT asset_id, ts, count(*) AS n FROM {relation(w, "telemetry")} GROUP BY asset_id, ts),
 j AS MATERIALIZED (
-  SELECT g.asset_id, g.ts, g.prev, a.iv
-  FROM (SELECT asset_id, ts, lag(ts) OVER (PARTITION BY asset_id ORDER BY ts) AS prev FROM p) g
+  SELECT g.asset_id, g.ts, g.n, g.prev, a.iv
+  FROM (SELECT asset_id, ts, n, lag(ts) OVER (PARTITION BY asset_id ORDER BY ts) AS prev FROM p) g
   JOIN a USING (asset_id))
 SELECT
   (SELECT coalesce(sum(n), 0) FROM p) AS rows,
   (SELECT count(DISTINCT asset_id) FROM p WHERE ts >= {_ts(w.end - timedelta(days=1))}) AS online,
   (SELECT count(*) FROM (SELECT DISTINCT asset_id, floor(epoch(ts) / greatest(iv::DOUBLE, 3600.0))::BIGINT FROM j)) AS seen,
-  (SELECT avg((epoch(ts) - epoch(prev)) / 3600.0) FROM j
-   WHERE prev IS NOT NULL AND epoch(ts) - epoch(prev) > {OUTAGE_FACTOR} * iv::DOUBLE) AS outage_h"""
+  (SELECT coalesce(sum(n), 0) FROM j) AS joined,
+  (SELECT count(*) FROM j WHERE {outage}) AS outages,
+  (SELECT sum((epoch(ts) - epoch(prev)) / 3600.0) FROM j WHERE {outage}) AS outage_h"""
 
 
 def assets(w: Window) -> str:
@@ -101,7 +109,7 @@ SELECT count(*) AS rows,
   count(*) FILTER (WHERE catalogued) AS catalogued,
   count(*) FILTER (WHERE open) AS open,
   count(*) FILTER (WHERE sharing_type <> 'none') AS shareable,
-  sum((last_at IS NOT NULL AND (epoch({_ts(w.end)}) - epoch(last_at)) / 86400.0 <= update_cycle_days::DOUBLE)::INTEGER) AS fresh
+  count(*) FILTER (WHERE last_at IS NOT NULL AND (epoch({_ts(w.end)}) - epoch(last_at)) / 86400.0 <= update_cycle_days::DOUBLE) AS fresh
 FROM {relation(w, "datasets", asof=True)} d LEFT JOIN u USING (dataset_id)"""
 
 

@@ -1,6 +1,6 @@
 """The benchmark's baselines — hand-written DuckDB SQL and pandas — against chengyun's ``run_measures`` on the
-tiny demo city, for every measure the built-in packs use and every demo quarter: an independent second (and
-third) computation, so a wrong measure or a wrong baseline fails here."""
+session's demo city (the ``demo_workspace`` fixture), for every measure the built-in packs use and three of the
+demo's quarters: an independent second (and third) computation, so a wrong measure or a wrong baseline fails here."""
 
 from __future__ import annotations
 

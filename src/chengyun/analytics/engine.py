@@ -27,16 +27,18 @@ class Engine:
     def __init__(self, lake: Path) -> None:
         self.lake = lake
         self.con: Any = None
+        self._scans: dict[tuple[str, tuple[str, ...], date | None, date | None], Any] = {}
 
     def _files(self, table: str, tenants: list[str], start: date | None, end: date | None) -> list[str]:
         return table_files(self.lake, table, tenants, start, end)
 
     def scan(self, table: str, tenants: list[str], start: date | None, end: date | None) -> Any:
         """The rows of ``table`` in the pruned partitions, as an Ibis table with the declared schema."""
-        files = self._files(table, tenants, start, end)
-        if not files:
-            return ibis.memtable(get_table(table).schema.empty_table())
-        return self._read(table, files)
+        key = (table, tuple(sorted(tenants)), start, end)
+        if key not in self._scans:  # lake files are immutable: one listing and one view per engine and key
+            files = self._files(table, tenants, start, end)
+            self._scans[key] = self._read(table, files) if files else ibis.memtable(get_table(table).schema.empty_table())
+        return self._scans[key]
 
     def _read(self, table: str, files: list[str]) -> Any:
         raise NotImplementedError
@@ -76,13 +78,15 @@ class DuckDBEngine(Engine):
     def __init__(self, lake: Path, threads: int | None = None) -> None:
         super().__init__(lake)
         self.con = ibis.duckdb.connect(threads=threads or os.cpu_count() or 2)
+        self.con.raw_sql("SET parquet_metadata_cache = true")  # several queries read the same files
 
     def _read(self, table: str, files: list[str]) -> Any:
-        # The schema is declared, so DuckDB need not infer it: the scan is inlined into each query and the
-        # file footers are read once per query, not again for a view and its DESCRIBE.
+        # A temporary view named in every query that reads the table, typed with the declared schema: nothing
+        # is inferred, and the (long) file list is not compiled again into each query.
+        name = f"{table}_{next(_counter)}"
         listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
-        schema = ibis.Schema.from_pyarrow(get_table(table).schema)
-        return self.con.sql(f"SELECT * FROM read_parquet([{listing}], hive_partitioning = false)", schema=schema)
+        self.con.raw_sql(f"CREATE TEMP VIEW {name} AS SELECT * FROM read_parquet([{listing}], hive_partitioning = false)")
+        return ibis.table(ibis.Schema.from_pyarrow(get_table(table).schema), name=name)
 
     def close(self) -> None:
         """Close the DuckDB connection."""
