@@ -6,11 +6,12 @@ Nothing here imports chengyun, so a baseline process carries no Ibis or registry
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from chengyun.lake.reader import table_files
 
 # columns each relation needs, with their SQL types (used for an empty relation when no file exists)
 COLUMNS: dict[str, dict[str, str]] = {
@@ -121,25 +122,9 @@ class Window:
 def list_files(
     lake: Path, table: str, tenants: tuple[str, ...], first: date | None, last: date | None
 ) -> list[str]:
-    """``<lake>/<table>/tenant=<id>/date=<day>/part-*.parquet`` for the tenants and days in ``[first, last]``."""
-    out: list[str] = []
-    for tenant in sorted(set(tenants)):
-        tdir = lake / table / f"tenant={tenant}"
-        if not tdir.is_dir():
-            continue
-        for entry in sorted(os.listdir(tdir)):
-            if not entry.startswith("date="):
-                continue
-            day = date.fromisoformat(entry[5:])
-            if (first is not None and day < first) or (last is not None and day > last):
-                continue
-            ddir = tdir / entry
-            out.extend(
-                str(ddir / f)
-                for f in sorted(os.listdir(ddir))
-                if f.startswith("part-") and f.endswith(".parquet")
-            )
-    return out
+    """``<lake>/<table>/tenant=<id>/date=<day>/part-*.parquet`` for the tenants and days in ``[first, last]``
+    (chengyun's own partition pruning, so that every method reads exactly the same files)."""
+    return table_files(lake, table, tenants, first, last)
 
 
 def _ratio(num: Any, den: Any) -> float | None:
