@@ -17,7 +17,12 @@ from chengyun.api.deps import SessionDep
 from chengyun.core.errors import ChengyunError, NotFound
 from chengyun.core.periods import parse_period
 from chengyun.indicators import catalog
-from chengyun.indicators.report.common import fmt_value
+from chengyun.indicators.report.common import (  # one wording for pages and reports
+    KIND,
+    PROVENANCE,
+    STATUS,
+    fmt_value,
+)
 from chengyun.indicators.service import list_runs, run_summary
 from chengyun.indicators.view import run_view
 from chengyun.tenancy.service import list_units
@@ -67,39 +72,11 @@ COMING = {
         "Operating models, contracts and performance-linked payment.",
     ),
 }
-STATUS = {"ok": ("正常", "OK"), "no-data": ("无数据", "No data"), "partial": ("部分数据", "Partial")}
 UNITS = {
     "ratio": ("比率（%）", "ratio (%)"),
     "count": ("个数", "count"),
     "h": ("小时", "hours"),
     "per 10k": ("每万人", "per 10,000 residents"),
-}
-KIND = {
-    "group": ("分组", "Group"),
-    "measure": ("数据度量", "Measured"),
-    "manual": ("人工填报", "Manual input"),
-}
-PROVENANCE = {
-    "verbatim": (
-        "原文",
-        "Verbatim",
-        "指标名称与权重取自标准或文件原文",
-        "names and weights as in the official text",
-    ),
-    "transcribed": ("转录", "Transcribed", "据原文转录整理", "transcribed from the official text"),
-    "reported": (
-        "公开报道",
-        "Reported",
-        "来自公开报道，未见原文",
-        "from public reports; the official text was not seen",
-    ),
-    "reconstruction": (
-        "重构",
-        "Reconstruction",
-        "依据公开资料重构，待核实",
-        "reconstructed from public material, unconfirmed",
-    ),
-    "practice": ("实践", "Practice", "运营实践中常用的口径", "common operating practice"),
 }
 _EVIDENCE_SHOWN = {
     "measure",
