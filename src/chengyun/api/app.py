@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import sessionmaker
@@ -21,8 +23,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chengyun import __version__
+from chengyun.accounts.access import Throttle
+from chengyun.accounts.views import audit_router, auth_router, users_router
 from chengyun.core.db import get_engine, migrate
-from chengyun.core.errors import ChengyunError, InvalidInput, NotFound
+from chengyun.core.errors import ChengyunError, InvalidInput, NotFound, TooManyRequests, Unauthorized
+from chengyun.core.logging import request_id_var
 from chengyun.core.settings import Settings, get_settings
 from chengyun.indicators.views import router as indicators_router
 from chengyun.tenancy.views import router as tenancy_router
@@ -30,6 +35,7 @@ from chengyun.web.pages import error_page
 from chengyun.web.pages import router as pages_router
 
 log = logging.getLogger("chengyun.api")
+access_log = logging.getLogger("chengyun.access")
 
 STATIC = Path(__file__).resolve().parent.parent / "web" / "static"
 API_DOCS = "/api/v1/docs"
@@ -65,9 +71,14 @@ class SecurityHeaders:
         rid = incoming if _RID_RE.match(incoming) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = rid
         csp = DOCS_CSP if scope["path"].startswith(API_DOCS) else CSP
+        token = request_id_var.set(rid)
+        started = time.perf_counter()
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
+                principal = scope["state"].get("principal")
+                access_log.info("%s %s %s %.0f ms user=%s", scope["method"], scope["path"], message["status"],
+                                (time.perf_counter() - started) * 1000, principal.name if principal else "-")
                 headers = MutableHeaders(scope=message)
                 headers[REQUEST_ID] = rid
                 headers.setdefault("X-Content-Type-Options", "nosniff")
@@ -76,7 +87,10 @@ class SecurityHeaders:
                 headers.setdefault("Content-Security-Policy", csp)
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            request_id_var.reset(token)
 
 
 def _error(status: int, code: str, message: str, fix: str | None = None) -> ChengyunError:
@@ -91,11 +105,22 @@ def _wants_html(request: Request) -> bool:
 
 
 async def error_response(request: Request, exc: Exception) -> Response:
-    """The one error handler: a ChengyunError becomes its status with ``to_dict()`` (or the console's error page)."""
+    """The one error handler: a ChengyunError becomes its status with ``to_dict()`` (or the console's error page;
+    a console page asked for without a login goes to the login page and comes back after it)."""
     assert isinstance(exc, ChengyunError)
+    response: Response
     if _wants_html(request):
-        return error_page(request, exc)
-    return JSONResponse(exc.to_dict(), status_code=exc.status)
+        if isinstance(exc, Unauthorized) and request.method == "GET":
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"/login?{urlencode({'next': target})}", status_code=303)
+        response = error_page(request, exc)
+    else:
+        response = JSONResponse(exc.to_dict(), status_code=exc.status)
+    if isinstance(exc, Unauthorized):
+        response.headers["WWW-Authenticate"] = "Bearer"
+    if isinstance(exc, TooManyRequests):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 def _field(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -175,13 +200,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         generate_unique_id_function=_operation_id,
     )
     app.state.settings = settings
+    app.state.secret = settings.secret()
+    app.state.throttle = Throttle()
     app.add_middleware(SecurityHeaders)
     app.add_exception_handler(ChengyunError, error_response)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _internal_error)
-    app.include_router(indicators_router)
-    app.include_router(tenancy_router)
-    app.include_router(pages_router)
+    for router in (auth_router, users_router, audit_router, indicators_router, tenancy_router, pages_router):
+        app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    ids = [r.name for r in app.routes if isinstance(r, APIRoute) and r.include_in_schema]
+    dupes = sorted({i for i in ids if ids.count(i) > 1})
+    assert not dupes, f"operation ids must be unique across routers: {dupes}"
     return app

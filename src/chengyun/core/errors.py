@@ -60,3 +60,28 @@ class EngineUnavailable(ChengyunError):
 
     status = 503
     code = "engine-unavailable"
+
+
+class Unauthorized(ChengyunError):
+    """No valid credentials: log in, or send ``Authorization: Bearer <token>``."""
+
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(ChengyunError):
+    """Valid credentials without the role or the administrative unit the action needs."""
+
+    status = 403
+    code = "forbidden"
+
+
+class TooManyRequests(ChengyunError):
+    """Too many attempts (failed logins); ``retry_after`` says in how many seconds to try again."""
+
+    status = 429
+    code = "too-many-requests"
+
+    def __init__(self, message: str, *, retry_after: int, fix: str | None = None) -> None:
+        super().__init__(message, fix=fix)
+        self.retry_after = retry_after

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SECRET_FILE = "secret.key"
 
 
 class Settings(BaseSettings):
@@ -20,6 +23,17 @@ class Settings(BaseSettings):
     engine: Literal["duckdb", "spark"] = Field("duckdb", description="analytics engine for measures")
     spark_master: str = Field("local[2]", description="Spark master URL when engine is spark")
     timezone: str = Field("Asia/Shanghai", description="display time zone; storage is always UTC")
+    secret_key: str | None = Field(
+        None,
+        description="secret for CSRF tokens and keyed hashes (at least 32 characters); required when serving "
+        "beyond 127.0.0.1, else generated once into <workspace>/secret.key",
+        repr=False,
+    )
+    session_hours: float = Field(12, gt=0, description="lifetime of a console login session, in hours")
+    access_token_hours: float = Field(8, gt=0, description="lifetime of a token from POST /api/v1/auth/token")
+    login_max_failures: int = Field(5, ge=1, description="failed logins in a row before an account is locked")
+    login_lockout_minutes: float = Field(15, gt=0, description="how long a locked account stays locked")
+    cookie_secure: bool = Field(False, description="mark the session cookie Secure (set it behind HTTPS)")
 
     @model_validator(mode="after")
     def _defaults(self) -> Settings:
@@ -35,6 +49,24 @@ class Settings(BaseSettings):
         """The lake root as a path (always set after validation)."""
         assert self.lake_path is not None
         return Path(self.lake_path)
+
+    def secret(self) -> str:
+        """The secret key: the setting, else one generated on first use into ``<workspace>/secret.key``."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.workspace / SECRET_FILE
+        if not path.exists():
+            import secrets
+
+            self.workspace.mkdir(parents=True, exist_ok=True)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:  # another process made it first
+                pass
+            else:
+                with os.fdopen(fd, "w") as f:
+                    f.write(secrets.token_urlsafe(48))
+        return path.read_text().strip()
 
     @property
     def db_url(self) -> str:

@@ -9,6 +9,7 @@ from openpyxl.styles import Font, PatternFill
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from chengyun.accounts import audit
 from chengyun.core.db import utcnow
 from chengyun.core.errors import InvalidInput
 from chengyun.core.periods import parse_period
@@ -50,6 +51,8 @@ def set_input(*, session: Session, pack_id: str, node_id: str, tenant_id: str, p
                       evidence=evidence, source_document=source_document, entered_by=entered_by, entered_at=utcnow())
     session.add(row)
     session.flush()
+    audit.record(session, "input.set", target_type="manual_input", target_id=f"{pack_id}/{node_id}",
+                 tenant_id=tenant_id, detail={"period": label, "value": float(value), "entered_by": entered_by})
     return row
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Date, DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Date, DateTime, Float, ForeignKey, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from chengyun.core.db import Base, utcnow
+from chengyun.core.scoping import scope_rule
 
 
 class InstalledPack(Base):
@@ -89,3 +90,11 @@ class ManualInput(Base):
     source_document: Mapped[str | None] = mapped_column(String(500), nullable=True)
     entered_by: Mapped[str] = mapped_column(String(100), default="cli")
     entered_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+scope_rule(EvaluationRun, lambda cls, scope: cls.tenant_id.in_(scope.ids))
+scope_rule(ManualInput, lambda cls, scope: cls.tenant_id.in_(scope.ids))
+scope_rule(
+    NodeResult,
+    lambda cls, scope: cls.run_id.in_(select(EvaluationRun.id).where(EvaluationRun.tenant_id.in_(scope.ids))),
+)

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from chengyun.accounts import audit
 from chengyun.analytics.engine import Engine
 from chengyun.analytics.registry import get_registry
 from chengyun.analytics.runner import make_context, run_measures
@@ -97,6 +98,8 @@ def evaluate(*, session: Session, settings: Settings, engine: Engine, pack_id: s
         run.warnings = [f"{len(no_data)} 项指标无数据 indicator(s) without data ({listed}); 规则 policy {pack.no_data}: {policy}"]
     run.finished_at, run.status = utcnow(), "done"
     session.flush()
+    audit.record(session, "evaluation.create", target_type="evaluation", target_id=run.id, tenant_id=tenant_id,
+                 detail={"pack": pack.id, "version": pack.version, "period": period.label, "total": total})
     return run
 
 

@@ -8,9 +8,10 @@ from pathlib import Path as FilePath
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Response, status
+from sqlalchemy.orm import Session
 
 from chengyun.analytics.engine import connect
-from chengyun.api.deps import SessionDep, SettingsDep
+from chengyun.api.deps import SettingsDep, principal_of, scoped
 from chengyun.core.periods import parse_period
 from chengyun.indicators import catalog
 from chengyun.indicators.schemas import (
@@ -29,6 +30,9 @@ router = APIRouter(prefix="/api/v1", tags=["evaluation 评价"])
 
 PackId = Annotated[str, Path(description="pack id", max_length=100)]
 RunId = Annotated[str, Path(description="evaluation run id", max_length=40)]
+PacksRead = Annotated[Session, scoped("packs.read")]
+EvaluationsRead = Annotated[Session, scoped("evaluations.read")]
+EvaluationsRun = Annotated[Session, scoped("evaluations.run")]
 ReportFormat = Annotated[Literal["html", "xlsx", "docx"], Path(description="html, xlsx or docx")]
 
 MEDIA = {
@@ -44,20 +48,20 @@ REPORT_CSP = (
 
 
 @router.get("/packs")
-def list_packs() -> list[PackRead]:
+def list_packs(_session: PacksRead) -> list[PackRead]:
     """Every installed indicator pack."""
     return [PackRead.from_pack(p) for p in catalog.available_packs().values()]
 
 
 @router.get("/packs/{pack_id}")
-def get_pack(pack_id: PackId) -> PackTree:
+def get_pack(pack_id: PackId, _session: PacksRead) -> PackTree:
     """A pack with its stages and node tree (weights, bindings, scoring rules, provenance)."""
     return PackTree.from_pack(catalog.get_pack(pack_id))
 
 
 @router.get("/evaluations")
 def list_evaluations(
-    session: SessionDep,
+    session: EvaluationsRead,
     pack: Annotated[str | None, Query(max_length=100, description="pack id")] = None,
     tenant: Annotated[str | None, Query(max_length=64, description="tenant id")] = None,
     period: Annotated[str | None, Query(max_length=40, description="e.g. 2026Q1")] = None,
@@ -76,16 +80,17 @@ def list_evaluations(
 
 
 @router.get("/evaluations/{run_id}")
-def get_evaluation(run_id: RunId, session: SessionDep) -> RunView:
+def get_evaluation(run_id: RunId, session: EvaluationsRead) -> RunView:
     """The run view: header, stages, every node with score and evidence, and the trend."""
     return RunView.model_validate(run_view(session=session, run_id=run_id))
 
 
 @router.post("/evaluations", status_code=status.HTTP_201_CREATED)
 def create_evaluation(
-    body: EvaluationCreate, session: SessionDep, settings: SettingsDep, response: Response
+    body: EvaluationCreate, session: EvaluationsRun, settings: SettingsDep, response: Response
 ) -> EvaluationResult:
     """Evaluate a pack for a tenant (and its subtree) and period now; returns the stored run."""
+    principal_of(session).require("evaluations.run", body.tenant)
     engine = connect(settings, body.engine)
     try:
         run = evaluate(
@@ -108,7 +113,7 @@ def create_evaluation(
     responses={200: {"content": {m.split(";")[0]: {} for m in MEDIA.values()}}},
 )
 def get_evaluation_report(
-    run_id: RunId, fmt: ReportFormat, session: SessionDep, settings: SettingsDep
+    run_id: RunId, fmt: ReportFormat, session: EvaluationsRead, settings: SettingsDep
 ) -> Response:
     """The run's report as self-contained HTML, an Excel workbook or a Word document."""
     from chengyun.indicators.report import render  # the renderers pull in openpyxl and python-docx

@@ -6,6 +6,7 @@ from sqlalchemy import Float, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from chengyun.core.db import Base
+from chengyun.core.scoping import scope_rule
 
 LEVELS = ("city", "district", "street", "grid")
 
@@ -33,3 +34,7 @@ class Department(Base):
     tenant_id: Mapped[str] = mapped_column(ForeignKey("admin_units.id"), index=True)
     name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(32), default="bureau")
+
+
+scope_rule(AdminUnit, lambda cls, scope: cls.id.in_(scope.ids))
+scope_rule(Department, lambda cls, scope: cls.tenant_id.in_(scope.ids))

@@ -53,8 +53,9 @@ def get_unit(*, session: Session, unit_id: str) -> AdminUnit:
 
 
 def list_units(*, session: Session) -> list[AdminUnit]:
-    """Every unit, parents before children."""
+    """Every unit the session may see, parents before children (a unit whose parent is out of view is a root)."""
     units = list(session.scalars(select(AdminUnit)))
+    ids = {u.id for u in units}
     by_parent: dict[str | None, list[AdminUnit]] = {}
     for u in units:
         by_parent.setdefault(u.parent_id, []).append(u)
@@ -65,6 +66,8 @@ def list_units(*, session: Session) -> list[AdminUnit]:
             out.append(u)
             walk(u.id)
 
+    for root in sorted({u.parent_id for u in units if u.parent_id is not None and u.parent_id not in ids}):
+        walk(root)
     walk(None)
     return out
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter
 from pydantic import BaseModel
+from sqlalchemy.orm import Session
 
-from chengyun.api.deps import SessionDep
+from chengyun.api.deps import scoped
 from chengyun.tenancy.service import list_units
 
 router = APIRouter(prefix="/api/v1", tags=["tenancy 辖区"])
@@ -25,6 +28,6 @@ class TenantRead(BaseModel):
 
 
 @router.get("/tenants")
-def list_tenants(session: SessionDep) -> list[TenantRead]:
-    """Every tenant, parents before children."""
+def list_tenants(session: Annotated[Session, scoped("tenants.read")]) -> list[TenantRead]:
+    """The tenants in the caller's units, parents before children."""
     return [TenantRead.model_validate(u, from_attributes=True) for u in list_units(session=session)]

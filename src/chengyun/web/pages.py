@@ -9,11 +9,22 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
+from sqlalchemy.orm import Session
 
-from chengyun.api.deps import SessionDep
+from chengyun.accounts.access import password_login
+from chengyun.accounts.service import revoke_token
+from chengyun.api.deps import (
+    SESSION_COOKIE,
+    OptionalPrincipalDep,
+    PrincipalDep,
+    SessionDep,
+    SettingsDep,
+    client_of,
+    scoped,
+)
 from chengyun.core.errors import ChengyunError, NotFound
 from chengyun.core.periods import parse_period
 from chengyun.indicators import catalog
@@ -28,6 +39,10 @@ from chengyun.indicators.view import run_view
 from chengyun.tenancy.service import list_units
 
 router = APIRouter(include_in_schema=False)
+ConsoleRead = Annotated[Session, scoped("console.read")]
+EvaluationsRead = Annotated[Session, scoped("evaluations.read")]
+PacksRead = Annotated[Session, scoped("packs.read")]
+LOGIN_COOKIE = "cy_login"  # pre-login CSRF value (double-submit), replaced by the session's own token
 TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parent / "templates")
 LANGS = ("zh", "en")
 
@@ -195,6 +210,7 @@ def render(request: Request, name: str, lang: str, status_code: int = 200, **con
         "KIND": KIND,
         "UNITS": UNITS,
         "PROVENANCE": PROVENANCE,
+        "me": getattr(request.state, "principal", None),
     }
     response = TEMPLATES.TemplateResponse(request, name, base | context, status_code=status_code)
     if request.query_params.get("lang") in LANGS:
@@ -275,13 +291,85 @@ def _charts(view: dict[str, Any], prev: dict[str, Any] | None, lang: str) -> dic
 
 
 @router.get("/")
-def home() -> RedirectResponse:
-    """The console opens on the evaluations."""
-    return RedirectResponse("/evaluations", status_code=302)
+def home(me: OptionalPrincipalDep) -> RedirectResponse:
+    """The console opens on the city overview (the login page first, when not logged in)."""
+    return RedirectResponse("/overview" if me else "/login", status_code=302)
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path on this site may follow a login (never another host)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/overview"
+    return target
+
+
+@router.get("/login")
+def login_page(request: Request, lang: Lang, me: OptionalPrincipalDep, next: str | None = None) -> HTMLResponse:
+    """The login form (登录); a logged-in user goes straight on."""
+    if me is not None:
+        return RedirectResponse(_safe_next(next), status_code=303)  # type: ignore[return-value]
+    return _login_form(request, lang, next, None, 200)
+
+
+def _login_form(request: Request, lang: str, target: str | None, error: Any, status_code: int,
+                name: str = "") -> HTMLResponse:
+    import secrets
+
+    value = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(24)
+    response = render(request, "login.html", lang, status_code=status_code, next=_safe_next(target), error=error,
+                      login_csrf=value, username=name)
+    settings = request.app.state.settings
+    response.set_cookie(LOGIN_COOKIE, value, max_age=3600, httponly=True, samesite="strict",
+                        secure=settings.cookie_secure)
+    return response
+
+
+@router.post("/login")
+def login_submit(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    lang: Lang,
+    username: Annotated[str, Form(max_length=64)] = "",
+    password: Annotated[str, Form(max_length=200)] = "",
+    csrf: Annotated[str, Form(max_length=100)] = "",
+    next: Annotated[str, Form(max_length=500)] = "/overview",
+) -> HTMLResponse:
+    """Check the form; on success set the session cookie and go on to ``next``."""
+    from chengyun.accounts.access import csrf_ok
+    from chengyun.core.errors import Forbidden
+
+    if not csrf_ok(request.cookies.get(LOGIN_COOKIE), csrf):
+        err = Forbidden("the login form expired or came from another site", fix="reload the page and log in again")
+        return _login_form(request, lang, next, err, 403, username)
+    result = password_login(session, settings, request.app.state.throttle, client=client_of(request),
+                            name=username, password=password, kind="session")
+    if isinstance(result, Exception):
+        session.commit()  # keep the failure count and the audit entry
+        response = _login_form(request, lang, next, result, result.status, username)
+        if hasattr(result, "retry_after"):
+            response.headers["Retry-After"] = str(result.retry_after)
+        return response
+    _user, _row, token = result
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    response.set_cookie(SESSION_COOKIE, token, max_age=int(settings.session_hours * 3600), httponly=True,
+                        samesite="lax", secure=settings.cookie_secure, path="/")
+    response.delete_cookie(LOGIN_COOKIE)
+    return response  # type: ignore[return-value]
+
+
+@router.post("/logout")
+def logout_submit(me: PrincipalDep, session: SessionDep) -> RedirectResponse:
+    """End the console session (the form carries the CSRF token) and go back to the login page."""
+    session.info["actor"] = me.name
+    revoke_token(session, me.token_id)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
 
 
 @router.get("/evaluations")
-def evaluations_page(request: Request, session: SessionDep, lang: Lang) -> HTMLResponse:
+def evaluations_page(request: Request, session: EvaluationsRead, lang: Lang) -> HTMLResponse:
     """Runs grouped by pack, newest period first; the latest run of each pack is highlighted."""
     packs = catalog.available_packs()
     groups: dict[str, list[dict[str, Any]]] = {}
@@ -298,7 +386,7 @@ def evaluations_page(request: Request, session: SessionDep, lang: Lang) -> HTMLR
 
 
 @router.get("/evaluations/{run_id}")
-def evaluation_page(run_id: str, request: Request, session: SessionDep, lang: Lang) -> HTMLResponse:
+def evaluation_page(run_id: str, request: Request, session: EvaluationsRead, lang: Lang) -> HTMLResponse:
     """One run: total, stage, change, radar and trend charts, the score tree and its notes."""
     view = run_view(session=session, run_id=run_id)
     prev = _previous_point(view)
@@ -323,7 +411,7 @@ def evaluation_page(run_id: str, request: Request, session: SessionDep, lang: La
 
 @router.get("/evaluations/{run_id}/nodes/{node_id}")
 def evaluation_node_page(
-    run_id: str, node_id: str, request: Request, session: SessionDep, lang: Lang
+    run_id: str, node_id: str, request: Request, session: EvaluationsRead, lang: Lang
 ) -> HTMLResponse:
     """One node of a run with its evidence: the measure's inputs, or the manual figure and its source."""
     view = run_view(session=session, run_id=run_id)
@@ -354,13 +442,13 @@ def evaluation_node_page(
 
 
 @router.get("/packs")
-def packs_page(request: Request, lang: Lang) -> HTMLResponse:
+def packs_page(request: Request, lang: Lang, _session: PacksRead) -> HTMLResponse:
     """The installed indicator packs."""
     return render(request, "packs.html", lang, packs=list(catalog.available_packs().values()))
 
 
 @router.get("/packs/{pack_id}")
-def pack_page(pack_id: str, request: Request, lang: Lang) -> HTMLResponse:
+def pack_page(pack_id: str, request: Request, lang: Lang, _session: PacksRead) -> HTMLResponse:
     """A pack's tree: weights, bindings, scoring rules and provenance."""
     pack = catalog.get_pack(pack_id)
     rows = []
@@ -375,7 +463,7 @@ def pack_page(pack_id: str, request: Request, lang: Lang) -> HTMLResponse:
 
 
 def _coming(key: str) -> Any:
-    def page(request: Request, lang: Lang) -> HTMLResponse:
+    def page(request: Request, lang: Lang, _session: ConsoleRead) -> HTMLResponse:
         return render(
             request, "coming.html", lang, key=key, item=next(n for n in NAV if n[0] == key), about=COMING[key]
         )

@@ -1,0 +1,52 @@
+"""Roles (角色) and what each may do. The one table every route's permission is checked against.
+
+A grant gives a role on the subtree of one administrative unit. A permission is allowed on a unit when the caller
+holds, on that unit or an ancestor of it, a role that the permission lists.
+"""
+
+from __future__ import annotations
+
+ROLES: dict[str, tuple[str, str]] = {
+    "admin": ("管理员", "Administrator"),
+    "supervisor": ("监管", "Supervisor"),
+    "operator": ("运营", "Operator"),
+    "department": ("部门", "Department"),
+    "auditor": ("审计", "Auditor"),
+    "citizen": ("公众", "Citizen"),
+}
+
+_STAFF = frozenset({"admin", "supervisor", "operator", "department", "auditor"})
+_EVERYONE = frozenset(ROLES)
+
+PERMISSIONS: dict[str, frozenset[str]] = {
+    # indicator packs are published standards: anyone logged in may read them
+    "packs.read": _EVERYONE,
+    # the console and the city overview
+    "console.read": _STAFF,
+    "tenants.read": _STAFF,
+    "evaluations.read": _STAFF,
+    # running an evaluation and entering its manual figures: the supervising government and the operator
+    "evaluations.run": frozenset({"admin", "supervisor", "operator"}),
+    "inputs.write": frozenset({"admin", "supervisor", "operator"}),
+    # accounts: administrators manage, auditors may look
+    "users.read": frozenset({"admin", "auditor"}),
+    "users.manage": frozenset({"admin"}),
+    "audit.read": frozenset({"admin", "auditor"}),
+}
+
+
+def roles_with(permission: str) -> frozenset[str]:
+    """The roles that hold ``permission`` (a KeyError names an unknown permission: a programming error)."""
+    return PERMISSIONS[permission]
+
+
+def check_role(role: str) -> str:
+    """``role`` if it is one of the six, else an InvalidInput naming them."""
+    from chengyun.core.errors import InvalidInput
+
+    if role not in ROLES:
+        raise InvalidInput(
+            f"unknown role {role!r}",
+            fix=f"use one of: {', '.join(ROLES)} ({', '.join(zh for zh, _ in ROLES.values())})",
+        )
+    return role
