@@ -7,6 +7,7 @@ stored only as its SHA-256, which is enough for a random 256-bit secret and keep
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import re
@@ -69,8 +70,9 @@ def add_user(
     get_unit(session=session, unit_id=unit_id)
     if session.scalar(select(User.id).where(User.name == name)) is not None:
         raise Conflict(f"user {name!r} exists", fix=f"choose another name, or `chengyun users grant {name} …`")
-    generated = None if password is not None else generate_password()
-    user = User(name=name, display_name=display_name, password_hash=HASHER.hash(_check_password(password or generated)))
+    chosen = password if password is not None else generate_password()
+    generated = None if password is not None else chosen
+    user = User(name=name, display_name=display_name, password_hash=HASHER.hash(_check_password(chosen)))
     session.add(user)
     session.flush()
     session.add(Grant(user_id=user.id, role=role, unit_id=unit_id))
@@ -242,10 +244,8 @@ def check_login(session: Session, name: str, password: str, *, max_failures: int
     user = session.scalar(select(User).where(User.name == name)) if NAME_RE.match(name or "") else None
     now = utcnow()
     if user is None:
-        try:  # same work as a real check, so timing does not tell which names exist
+        with contextlib.suppress(VerificationError):  # same work as a real check: timing hides which names exist
             HASHER.verify(_DUMMY_HASH, password or "x")
-        except VerificationError:
-            pass
         audit.record(session, "login", outcome="failed", actor=f"unknown:{(name or '')[:40]}",
                      detail={"reason": "bad-credentials"})
         return LoginResult(None, "bad-credentials")

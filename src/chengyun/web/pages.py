@@ -351,11 +351,11 @@ def login_submit(
             response.headers["Retry-After"] = str(result.retry_after)
         return response
     _user, _row, token = result
-    response = RedirectResponse(_safe_next(next), status_code=303)
-    response.set_cookie(SESSION_COOKIE, token, max_age=int(settings.session_hours * 3600), httponly=True,
+    done = RedirectResponse(_safe_next(next), status_code=303)
+    done.set_cookie(SESSION_COOKIE, token, max_age=int(settings.session_hours * 3600), httponly=True,
                         samesite="lax", secure=settings.cookie_secure, path="/")
-    response.delete_cookie(LOGIN_COOKIE)
-    return response  # type: ignore[return-value]
+    done.delete_cookie(LOGIN_COOKIE)
+    return done  # type: ignore[return-value]
 
 
 @router.post("/logout")
