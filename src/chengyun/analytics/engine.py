@@ -48,8 +48,13 @@ class Engine:
         spec = get_table(table)
         t = self.scan(table, tenants, start.date(), (end - timedelta(microseconds=1)).date())
         col = t[spec.time_column]
-        return t.filter(t.tenant.isin(tenants), col >= ibis.literal(start, type="timestamp"),
-                        col < ibis.literal(end, type="timestamp"))
+        t = t.filter(t.tenant.isin(tenants), col >= ibis.literal(start, type="timestamp"),
+                     col < ibis.literal(end, type="timestamp"))
+        if spec.version_column is None:
+            return t
+        # a fact that changes (a case is resolved after it is created): each change is a new row; the latest counts
+        latest = ibis.window(group_by=spec.key, order_by=ibis.desc(spec.version_column))
+        return t.mutate(_version=ibis.row_number().over(latest)).filter(lambda r: r._version == 0).drop("_version")
 
     def asof_table(self, table: str, tenants: list[str], end: datetime) -> Any:
         """A table as it stood before ``end`` (UTC): a dimension's latest version of each entity, or all the
@@ -59,7 +64,7 @@ class Engine:
         t = t.filter(t.tenant.isin(tenants), t[spec.time_column] < ibis.literal(end, type="timestamp"))
         if spec.key is None:
             return t
-        latest = ibis.window(group_by=spec.key, order_by=ibis.desc(spec.time_column))
+        latest = ibis.window(group_by=spec.key, order_by=ibis.desc(spec.version_column or spec.time_column))
         return t.mutate(_version=ibis.row_number().over(latest)).filter(lambda r: r._version == 0).drop("_version")
 
     def execute(self, expr: Any) -> Any:

@@ -26,6 +26,8 @@ class LakeTable:
     description: str
     dimension: bool = False  # dimensions are read "as of" the period end, facts within the period
     key: str | None = None  # a dimension's entity id: a later row with the same id is a new version of it
+    version_column: str | None = None  # a fact whose rows change (a case): the latest version per key counts
+    optional: frozenset[str] = frozenset()  # nullable columns a writer may leave out (filled with nulls)
 
     @property
     def columns(self) -> list[str]:
@@ -33,8 +35,11 @@ class LakeTable:
         return list(self.schema.names)
 
 
-def _table(name: str, time_column: str, description: str, fields: list[pa.Field], *, key: str | None = None) -> LakeTable:
-    return LakeTable(name, pa.schema(KEY + fields), time_column, description, dimension=key is not None, key=key)
+def _table(name: str, time_column: str, description: str, fields: list[pa.Field], *, key: str | None = None,
+           version_column: str | None = None, optional: tuple[str, ...] = ()) -> LakeTable:
+    return LakeTable(name, pa.schema(KEY + fields), time_column, description,
+                     dimension=key is not None and version_column is None, key=key, version_column=version_column,
+                     optional=frozenset(optional))
 
 
 def _f(name: str, typ: pa.DataType, nullable: bool = True) -> pa.Field:
@@ -60,8 +65,11 @@ TABLES: dict[str, LakeTable] = {
             _f("unit_id", pa.string()), _f("created_at", TS, False), _f("response_due_at", TS),
             _f("responded_at", TS), _f("due_at", TS), _f("resolved_at", TS), _f("closed_at", TS),
             _f("status", pa.string()), _f("solved", pa.bool_()), _f("satisfaction", pa.int8()),
-            _f("returned_count", pa.int16()),
-        ]),
+            _f("returned_count", pa.int16()), _f("reopened_count", pa.int16()), _f("inconsistent", pa.bool_()),
+            _f("source", pa.string()), _f("reporter_hash", pa.string()), _f("duplicate_of", pa.string()),
+            _f("version_at", TS),
+        ], key="case_id", version_column="version_at",
+           optional=("reopened_count", "inconsistent", "source", "reporter_hash", "duplicate_of", "version_at")),
         _table("datasets", "registered_at", "data resource catalogue snapshot (政务数据资源目录)", [
             _f("dataset_id", pa.string(), False), _f("name", pa.string()), _f("department_id", pa.string()),
             _f("update_cycle_days", pa.int32()), _f("sharing_type", pa.string()), _f("open", pa.bool_()),

@@ -50,6 +50,9 @@ def _conform(spec: LakeTable, data: pa.Table) -> pa.Table:
     if "date" not in data.column_names:
         ts = data.column(spec.time_column)
         data = data.append_column("date", pc.cast(ts, pa.date32()))
+    for f in spec.schema:
+        if f.name in spec.optional and f.name not in data.column_names:
+            data = data.append_column(f.name, pa.nulls(data.num_rows, f.type))
     missing = [f.name for f in spec.schema if f.name not in data.column_names]
     if missing:
         raise InvalidInput(f"lake table {spec.name}: missing columns {missing}", fix="add them (null where unknown)")
