@@ -57,6 +57,7 @@ def evaluate(*, session: Session, settings: Settings, engine: Engine, pack_id: s
     ``cache`` lets several packs evaluated over the same data share measure results. A period still running is
     evaluated up to today, so that time not yet lived does not count as downtime or missing data."""
     period = period.clipped(date.today())
+    _export_cases(settings)
     pack = get_pack(pack_id)
     install(session=session, pack=pack)
     unit = get_unit(session=session, unit_id=tenant_id)
@@ -101,6 +102,16 @@ def evaluate(*, session: Session, settings: Settings, engine: Engine, pack_id: s
     audit.record(session, "evaluation.create", target_type="evaluation", target_id=run.id, tenant_id=tenant_id,
                  detail={"pack": pack.id, "version": pack.version, "period": period.label, "total": total})
     return run
+
+
+def _export_cases(settings: Settings) -> None:
+    """Bring the lake's copy of the cases up to date before measuring (its own unscoped session: the export
+    covers every unit, whoever asked for the evaluation)."""
+    from chengyun.cases.export import export_cases
+    from chengyun.core.db import session_scope
+
+    with session_scope(settings) as s:
+        export_cases(settings, s)
 
 
 def _store(session: Session, run: EvaluationRun, scored: list[Scored], evidence: dict[str, dict[str, Any]],
