@@ -29,8 +29,9 @@ from chengyun.tenancy.service import get_unit
 
 HASHER = PasswordHasher()  # argon2id, library defaults (RFC 9106 low-memory profile)
 _DUMMY_HASH = HASHER.hash("timing-equaliser")
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{1,63}$")
-TOKEN_RE = re.compile(r"^cy_([a-z0-9]{16})_([A-Za-z0-9_-]{20,100})$")
+# \Z, not $: "$" also matches before a final newline, which would let "admin\n" in as a user name
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{1,63}\Z")
+TOKEN_RE = re.compile(r"^cy_([a-z0-9]{16})_([A-Za-z0-9_-]{20,100})\Z")
 MIN_PASSWORD = 10
 TOKEN_KINDS = ("session", "access", "api")
 

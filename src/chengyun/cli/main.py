@@ -7,7 +7,9 @@ import sys
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
+from chengyun.accounts.cli import audit_app, tokens_app, users_app
 from chengyun.analytics.cli import app as measures_app
 from chengyun.cli.common import WorkspaceOpt, console, err_console, open_workspace
 from chengyun.core.errors import ChengyunError
@@ -39,7 +41,8 @@ def init_cmd(workspace: WorkspaceOpt = None) -> None:
 
 
 @app.command("serve")
-def serve_cmd(host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+def serve_cmd(host: Annotated[str, typer.Option("--host", help="address to listen on; beyond 127.0.0.1 it needs a "
+                                               "strong CHENGYUN_SECRET_KEY")] = "127.0.0.1",
               port: Annotated[int, typer.Option("--port")] = 8000, workspace: WorkspaceOpt = None) -> None:
     """Serve the console and API (127.0.0.1 by default)."""
     from chengyun.api.server import serve
@@ -55,6 +58,9 @@ app.add_typer(packs_app, name="packs")
 app.add_typer(inputs_app, name="inputs")
 app.add_typer(runs_app, name="evaluations")
 app.add_typer(measures_app, name="measures")
+app.add_typer(users_app, name="users")
+app.add_typer(tokens_app, name="tokens")
+app.add_typer(audit_app, name="audit")
 
 
 def main() -> None:
@@ -66,11 +72,11 @@ def main() -> None:
     except ChengyunError as exc:
         if os.environ.get("CHENGYUN_DEBUG") or "--debug" in sys.argv:
             raise
-        err_console.print(f"[red]error:[/] {exc.message}", highlight=False)
+        err_console.print(f"[red]error:[/] {escape(exc.message)}", highlight=False)  # messages quote user input
         for d in exc.details:
             err_console.print(f"  - {d}", markup=False, highlight=False)
         if exc.fix:
-            err_console.print(f"  [bold]fix:[/] {exc.fix}", highlight=False)
+            err_console.print(f"  [bold]fix:[/] {escape(exc.fix)}", highlight=False)
         sys.exit(1)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

@@ -12,6 +12,7 @@ import typer
 from chengyun.cli.common import console
 from chengyun.core.errors import Conflict
 from chengyun.core.settings import Settings, get_settings
+from chengyun.demo.users import USERS_FILE, ensure_demo_users, users_table
 
 MARKER = "demo.json"
 
@@ -37,8 +38,22 @@ def _build(settings: Settings, scale: str, seed: int, day: date) -> dict:
             "periods": [p.label for p in result.periods],
             "latest_runs": [rid for (_pack, per), rid in result.runs.items() if per == latest],
             "reports": [str(p) for p in result.reports], "rows": sum(result.rows.values())}
+    ensure_demo_users(settings)  # before the marker: a finished demo always has its accounts
     (settings.workspace / MARKER).write_text(json.dumps(info, ensure_ascii=False, indent=2), encoding="utf-8")
     return info
+
+
+def _show_accounts(settings: Settings, port: int, serving: bool) -> None:
+    """The demo accounts and where to log in with them."""
+    console.print()
+    console.print(users_table(ensure_demo_users(settings)))
+    console.print(f"账号保存在 kept in {settings.workspace / USERS_FILE} (readable by you only)", highlight=False)
+    url = f"http://127.0.0.1:{port}/login"
+    if serving:
+        console.print(f"\n控制台 console: [bold]{url}[/]  (Ctrl-C stops)")
+    else:
+        console.print(f"\n控制台 console: `chengyun serve --workspace {settings.workspace} --port {port}`, then {url}",
+                      highlight=False)
 
 
 def demo_cmd(
@@ -66,9 +81,9 @@ def demo_cmd(
     else:
         info = _build(settings, scale, seed, day)
     _show(settings, info["latest_runs"], info["reports"], info["rows"])
+    _show_accounts(settings, port, serving=not no_serve)
     if no_serve:
         return
     from chengyun.api.server import serve
 
-    console.print(f"\n控制台 console: [bold]http://127.0.0.1:{port}[/]  (Ctrl-C stops)")
     serve(workspace=settings.workspace, host="127.0.0.1", port=port)

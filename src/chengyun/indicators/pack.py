@@ -15,7 +15,7 @@ from chengyun.core.errors import NotFound, PackError
 
 PROVENANCE = ("verbatim", "transcribed", "reported", "reconstruction", "practice")
 RULES = ("linear", "banded", "target", "boolean", "deduction")
-_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 _TOL = 1e-6
 
 

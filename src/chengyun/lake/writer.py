@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 from chengyun.core.errors import InvalidInput
 from chengyun.lake.tables import LakeTable, get_table
 
-_TENANT_RE = re.compile(r"^[A-Za-z0-9._-]+$")
+_TENANT_RE = re.compile(r"^[A-Za-z0-9._-]+\Z")
 
 
 def _fsync_dir(path: Path) -> None:

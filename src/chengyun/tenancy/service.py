@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from chengyun.core.errors import Conflict, InvalidInput, NotFound
 from chengyun.tenancy.models import LEVELS, AdminUnit, Department
 
-_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}\Z")
 
 
 def add_unit(
