@@ -32,6 +32,11 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "users.read": frozenset({"admin", "auditor"}),
     "users.manage": frozenset({"admin"}),
     "audit.read": frozenset({"admin", "auditor"}),
+    # city cases (一网统管): staff read them; departments act on the cases of their units; citizens report and
+    # follow their requests through Open311, not through this API
+    "cases.read": _STAFF,
+    "cases.write": frozenset({"admin", "supervisor", "operator", "department"}),
+    "cases.rules": frozenset({"admin", "supervisor", "operator"}),  # dispatch rules (派遣规则)
 }
 
 

@@ -1,17 +1,19 @@
-"""REST API of tenants (administrative units: city → district → street → grid) under /api/v1."""
+"""REST API of tenants (administrative units: city → district → street → grid) and departments under /api/v1."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from chengyun.api.deps import scoped
-from chengyun.tenancy.service import list_units
+from chengyun.tenancy import service
 
 router = APIRouter(prefix="/api/v1", tags=["tenancy 辖区"])
+
+TenantsRead = Annotated[Session, scoped("tenants.read")]
 
 
 class TenantRead(BaseModel):
@@ -27,7 +29,31 @@ class TenantRead(BaseModel):
     timezone: str
 
 
+class DepartmentRead(BaseModel):
+    """A department (委办局) and the unit it belongs to."""
+
+    id: str
+    tenant_id: str
+    name: str
+    kind: str
+
+
 @router.get("/tenants")
-def list_tenants(session: Annotated[Session, scoped("tenants.read")]) -> list[TenantRead]:
+def list_tenants(session: TenantsRead) -> list[TenantRead]:
     """The tenants in the caller's units, parents before children."""
-    return [TenantRead.model_validate(u, from_attributes=True) for u in list_units(session=session)]
+    return [TenantRead.model_validate(u, from_attributes=True) for u in service.list_units(session=session)]
+
+
+@router.get("/departments")
+def list_departments(
+    session: TenantsRead,
+    tenant: Annotated[
+        str | None, Query(max_length=64, description="a unit: its departments and its subtree's")
+    ] = None,
+) -> list[DepartmentRead]:
+    """The departments of the caller's units (those cases are dispatched to), by id."""
+    units = [u.id for u in service.subtree(session=session, unit_id=tenant)] if tenant else None
+    return [
+        DepartmentRead.model_validate(d, from_attributes=True)
+        for d in service.list_departments(session=session, tenant_ids=units)
+    ]
