@@ -1,8 +1,17 @@
-"""A small city (临江测试区) with hand-checkable numbers, and an API client over it.
+"""A small city (临江测试区) with hand-checkable numbers, its accounts, and API clients over it.
 
 The pack ``api-test`` is tiny on purpose: every score in it can be worked out by hand from the rows below.
-It is registered the way a third-party plugin registers a pack folder, only while a test of this folder runs,
+It is registered the way a third-party plugin registers a pack folder, only while a module of this folder runs,
 so other suites (and the demo city) never see it.
+
+The city has two districts and a street for the permission tests; they carry no lake rows and no population, so
+the city's evaluations (which cover its whole subtree) keep the numbers worked out below::
+
+    testcity 临江测试区 ─┬─ tc-east 临江东区 ── tc-east-harbour 港口街道
+                         └─ tc-west 临江西区
+
+Clients log in as ``city-admin`` (管理员 on the city, password ``PASSWORD``) through the real OAuth2 password flow;
+``make_user`` and ``login`` give other tests users of their own.
 """
 
 from __future__ import annotations
@@ -14,7 +23,11 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
+from chengyun.accounts.models import Grant, User
+from chengyun.accounts.service import add_user
 from chengyun.analytics.engine import connect
 from chengyun.analytics.registry import get_registry
 from chengyun.core.db import migrate, session_scope
@@ -27,6 +40,14 @@ from chengyun.lake.writer import write
 from chengyun.tenancy.service import add_unit
 
 TENANT = "testcity"
+TARGET, CHILD, SIBLING = "tc-east", "tc-east-harbour", "tc-west"
+UNITS = [  # (id, name, parent): parents first
+    (TARGET, "临江东区", TENANT),
+    (CHILD, "港口街道", TARGET),
+    (SIBLING, "临江西区", TENANT),
+]
+ADMIN = "city-admin"
+PASSWORD = "correct-horse-battery"  # every test user's password unless a test says otherwise
 PACK = "api-test"
 PACK_YAML = """\
 id: api-test
@@ -217,14 +238,86 @@ def api_test_pack_registered(folder: Path) -> Iterator[None]:
         catalog._CACHE = None
 
 
+def add_city_units(session: Session) -> None:
+    """The city and the units below it (no population on them: the city's own figure stays the one used)."""
+    add_unit(session=session, unit_id=TENANT, name="临江测试区", population=120000)
+    for unit_id, name, parent in UNITS:
+        add_unit(session=session, unit_id=unit_id, name=name, parent_id=parent)
+
+
+def run_evaluation(session: Session, settings: Settings, tenant: str, period: str) -> str:
+    """Evaluate ``api-test`` for ``tenant`` and ``period`` (the pack must be registered); the run id."""
+    engine = connect(settings)
+    try:
+        run = evaluate(
+            session=session,
+            settings=settings,
+            engine=engine,
+            pack_id=PACK,
+            tenant_id=tenant,
+            period=parse_period(period),
+        )
+    finally:
+        engine.close()
+    return run.id
+
+
+def make_user(
+    settings: Settings,
+    name: str,
+    role: str | None,
+    unit: str | None,
+    *,
+    password: str = PASSWORD,
+    display_name: str | None = None,
+) -> None:
+    """A user with one grant (``role`` None: a user without any grant), unless one of that name exists."""
+    with session_scope(settings) as session:
+        if session.scalar(select(User.id).where(User.name == name)) is not None:
+            return
+        user, _ = add_user(
+            session,
+            name=name,
+            role=role or "citizen",
+            unit_id=unit or TENANT,
+            password=password,
+            display_name=display_name,
+        )
+        if role is None:
+            session.execute(delete(Grant).where(Grant.user_id == user.id))
+
+
+def login(client: TestClient, name: str, password: str = PASSWORD) -> str:
+    """A bearer token for ``name`` from ``POST /api/v1/auth/token`` (the OAuth2 password flow)."""
+    r = client.post("/api/v1/auth/token", data={"username": name, "password": password})
+    assert r.status_code == 200, r.text
+    token: str = r.json()["access_token"]
+    return token
+
+
+def bearer(token: str) -> dict[str, str]:
+    """The Authorization header for ``token``."""
+    return {"Authorization": f"Bearer {token}"}
+
+
+def build_accounts_city(settings: Settings) -> Settings:
+    """A workspace with the city's units and its administrator, and no data (for account tests)."""
+    migrate(settings)
+    with session_scope(settings) as session:
+        add_city_units(session)
+    make_user(settings, ADMIN, "admin", TENANT, display_name="市管理员")
+    return settings
+
+
 def build_small_city(root: Path) -> Settings:
-    """A workspace with one city, its cases and incidents, survey inputs, and runs for 2024Q4 and 2025Q1."""
+    """A workspace with the city and its units, cases and incidents, survey inputs, runs for 2024Q4 and 2025Q1,
+    and the city's administrator."""
     settings = Settings(workspace=root / "ws")
     migrate(settings)
     write(settings.lake, "cases", _columns(_cases(), _CASE_COLUMNS))
     write(settings.lake, "security_events", _incidents())
     with api_test_pack_registered(root / "packs"), session_scope(settings) as session:
-        add_unit(session=session, unit_id=TENANT, name="临江测试区", population=120000)
+        add_city_units(session)
         for period, value in (("2024Q4", 0.4), ("2025Q1", 0.6)):
             set_input(
                 session=session,
@@ -237,47 +330,71 @@ def build_small_city(root: Path) -> Settings:
                 source_document="survey.pdf",
             )
         for period in ("2024Q4", "2025Q1"):
-            engine = connect(settings)
-            try:
-                evaluate(
-                    session=session,
-                    settings=settings,
-                    engine=engine,
-                    pack_id=PACK,
-                    tenant_id=TENANT,
-                    period=parse_period(period),
-                )
-            finally:
-                engine.close()
+            run_evaluation(session, settings, TENANT, period)
+    make_user(settings, ADMIN, "admin", TENANT, display_name="市管理员")
     return settings
 
 
-@pytest.fixture(scope="session")
-def small_city(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """Settings of the small city workspace (built once per session)."""
-    return build_small_city(tmp_path_factory.mktemp("small-city"))
+@pytest.fixture(scope="module", autouse=True)
+def _cheap_password_hashes() -> Iterator[None]:
+    """argon2id at its lowest cost while a module of this folder runs: the tests log in hundreds of times, and the
+    cost parameters are not what they check (a hash records its own parameters, so verifying is unchanged)."""
+    from argon2 import PasswordHasher
+
+    from chengyun.accounts import service
+
+    cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(service, "HASHER", cheap)
+        mp.setattr(service, "_DUMMY_HASH", cheap.hash("timing-equaliser"))
+        yield
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(scope="module", autouse=True)
 def _api_test_pack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """The ``api-test`` pack is known while each test of this folder runs."""
+    """The ``api-test`` pack is known while each module of this folder runs (loading packs is not free)."""
     with api_test_pack_registered(tmp_path_factory.getbasetemp() / "api-test-pack"):
         yield
 
 
-@pytest.fixture
-def client(small_city: Settings) -> Iterator[TestClient]:
-    """A test client of the app over the small city (lifespan run, so migrations apply)."""
+@pytest.fixture(scope="module")
+def small_city(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings of the small city workspace (built once per module, with the module's password hashing)."""
+    return build_small_city(tmp_path_factory.mktemp("small-city"))
+
+
+@contextmanager
+def admin_client(settings: Settings) -> Iterator[TestClient]:
+    """A client of the app over ``settings`` (lifespan run), logged in as the city's administrator."""
     from chengyun.api.app import create_app
 
-    with TestClient(create_app(small_city)) as c:
+    with TestClient(create_app(settings)) as c:
+        c.headers.update(bearer(login(c, ADMIN)))
+        yield c
+
+
+@pytest.fixture
+def client(small_city: Settings) -> Iterator[TestClient]:
+    """A test client of the app over the small city, with the city administrator's bearer token."""
+    with admin_client(small_city) as c:
         yield c
 
 
 @pytest.fixture
 def fresh_client(tmp_path: Path) -> Iterator[TestClient]:
-    """A client over a small city of its own, for tests that add runs."""
-    from chengyun.api.app import create_app
+    """A client over a small city of its own, for tests that add runs (the city administrator's token)."""
+    with admin_client(build_small_city(tmp_path)) as c:
+        yield c
 
-    with TestClient(create_app(build_small_city(tmp_path))) as c:
+
+@pytest.fixture
+def accounts_city(tmp_path: Path) -> Settings:
+    """A workspace of its own with the city's units and administrator, and no data."""
+    return build_accounts_city(Settings(workspace=tmp_path / "ws"))
+
+
+@pytest.fixture
+def city_client(accounts_city: Settings) -> Iterator[TestClient]:
+    """A client over ``accounts_city`` with the city administrator's bearer token."""
+    with admin_client(accounts_city) as c:
         yield c

@@ -13,7 +13,7 @@ from chengyun.core.db import session_scope
 from chengyun.core.settings import Settings
 from chengyun.indicators.service import list_runs
 
-from .conftest import EXPECTED, PACK, TENANT
+from .conftest import EXPECTED, PACK, TENANT, bearer, login, make_user
 
 
 def _run_id(client: TestClient, period: str) -> str:
@@ -98,7 +98,8 @@ def test_create_evaluation_stores_a_run(fresh_client: TestClient) -> None:
     assert fresh_client.get("/api/v1/evaluations", params={"period": "2025Q1"}).json()["total"] == 2
 
 
-def test_create_evaluation_unknown_tenant_is_404(fresh_client: TestClient) -> None:
+def test_create_evaluation_unknown_tenant_is_refused(fresh_client: TestClient) -> None:
+    # A unit that does not exist is named as such to a caller who may run evaluations somewhere
     r = fresh_client.post(
         "/api/v1/evaluations", json={"pack": PACK, "tenant": "atlantis", "period": "2025Q1"}
     )
@@ -140,7 +141,9 @@ def test_demo_city_runs_match_the_store(demo_workspace: Settings) -> None:
 
     with session_scope(demo_workspace) as s:
         stored = {r.id: r.total for r in list_runs(session=s, tenant_id="linjiang")}
+    make_user(demo_workspace, "api-tests-admin", "admin", "linjiang")
     with TestClient(create_app(demo_workspace)) as client:
+        client.headers.update(bearer(login(client, "api-tests-admin")))
         page = client.get("/api/v1/evaluations", params={"tenant": "linjiang", "limit": 500}).json()
         assert page["total"] == len(stored) and {i["run_id"]: i["total"] for i in page["items"]} == stored
         latest = page["items"][0]

@@ -18,7 +18,7 @@ from chengyun.accounts.models import Token, User
 from chengyun.accounts.policy import PERMISSIONS, ROLES
 from chengyun.accounts.service import check_login, grants_of, issue_token
 from chengyun.core.db import utcnow
-from chengyun.core.errors import Forbidden, TooManyRequests, Unauthorized
+from chengyun.core.errors import Forbidden, NotFound, TooManyRequests, Unauthorized
 from chengyun.core.scoping import Scope
 from chengyun.core.settings import Settings
 from chengyun.tenancy.models import AdminUnit
@@ -62,6 +62,8 @@ class Principal:
         """Raise Forbidden unless the caller holds ``permission`` (on ``unit_id`` when given)."""
         if self.can(permission, unit_id):
             return
+        if unit_id is not None and unit_id not in self.all_units and self.can(permission):
+            raise NotFound(f"no administrative unit {unit_id!r}", fix="see GET /api/v1/tenants for the units you may use")
         held = ", ".join(f"{r}@{u}" for r, u in self.grants) or "no grants"
         where = f" on unit {unit_id!r}" if unit_id is not None else ""
         need = "/".join(sorted(PERMISSIONS[permission]))

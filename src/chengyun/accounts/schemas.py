@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
+
+from chengyun.core.types import UtcDateTime
 
 RoleName = Literal["admin", "supervisor", "operator", "department", "auditor", "citizen"]
 
@@ -38,8 +39,8 @@ class UserRead(BaseModel):
     display_name: str | None
     disabled: bool
     locked: bool
-    created_at: datetime
-    last_login_at: datetime | None
+    created_at: UtcDateTime
+    last_login_at: UtcDateTime | None
     grants: list[GrantRead]
 
 
@@ -74,21 +75,21 @@ class TokenRead(BaseModel):
     id: str
     kind: Literal["session", "access", "api"]
     name: str | None
-    created_at: datetime
-    expires_at: datetime | None
-    revoked_at: datetime | None
-    last_used_at: datetime | None
+    created_at: UtcDateTime
+    expires_at: UtcDateTime | None
+    revoked_at: UtcDateTime | None
+    last_used_at: UtcDateTime | None
 
 
 class TokenCreated(BaseModel):
     id: str
     token: str = Field(description="shown only now; send it as 'Authorization: Bearer <token>'")
-    expires_at: datetime | None
+    expires_at: UtcDateTime | None
 
 
 class AuditRead(BaseModel):
     seq: int
-    at: datetime
+    at: UtcDateTime
     actor: str
     action: str
     target_type: str | None

@@ -31,6 +31,7 @@ from chengyun.api.deps import PrincipalDep, SessionDep, SettingsDep, client_of, 
 from chengyun.api.pagination import Page, PageDep
 from chengyun.core.db import utcnow
 from chengyun.core.errors import NotFound
+from chengyun.core.scoping import unscoped
 
 auth_router = APIRouter(prefix="/api/v1", tags=["accounts 账号"])
 users_router = APIRouter(prefix="/api/v1", tags=["accounts 账号"])
@@ -153,9 +154,21 @@ def create_user(body: UserCreate, session: UsersManage) -> UserCreated:
     return UserCreated(user=user_read(user, service.grants_of(session, user.id)), password=generated)
 
 
+def _require_over_all_grants(session: Session, name: str) -> None:
+    """Acting on a whole account (disable, reset) needs users.manage over every unit it holds a grant on, also
+    those outside the caller's view: a district administrator may not disable a city administrator."""
+    service.get_user(session, name)  # 404 outside the caller's units, before anything else
+    principal = principal_of(session)
+    with unscoped(session):
+        units = {g.unit_id for g in service.grants_of(session, service.get_user(session, name).id)}
+    for unit in sorted(units):
+        principal.require("users.manage", unit)
+
+
 @users_router.post("/users/{name}/disable")
 def disable_user(name: UserName, session: UsersManage) -> UserRead:
-    """Disable a user and revoke its sessions and tokens."""
+    """Disable a user and revoke its sessions and tokens (needs users.manage over all of its grants)."""
+    _require_over_all_grants(session, name)
     user = service.disable_user(session, name)
     return user_read(user, service.grants_of(session, user.id))
 
@@ -211,11 +224,8 @@ def list_audit(
 @audit_router.get("/audit/verify")
 def verify_audit(session: AuditSession) -> AuditVerification:
     """Recompute the whole hash chain (all units: a chain cannot be checked in part)."""
-    scope = session.info.pop("scope")
-    try:
+    with unscoped(session):
         return AuditVerification(**audit.verify(session).to_dict())
-    finally:
-        session.info["scope"] = scope
 
 
 def _naive(when: datetime | None) -> datetime | None:

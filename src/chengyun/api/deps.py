@@ -98,9 +98,8 @@ async def optional_principal(
     return principal
 
 
-async def current_principal(request: Request) -> Principal:
+async def current_principal(principal: Annotated[Principal | None, Depends(optional_principal)]) -> Principal:
     """The caller; 401 (or the login page, in the console) without valid credentials."""
-    principal = await optional_principal(request)
     if principal is None:
         raise require_login()
     return principal

@@ -22,6 +22,7 @@ from chengyun.cases import lifecycle
 from chengyun.cases.models import Case, CaseEvent, DispatchRule
 from chengyun.cases.service import Category
 from chengyun.core.errors import InvalidInput
+from chengyun.core.types import UtcDateTime
 
 ChannelName = Literal["hotline", "app", "open311", "iot-alarm", "grid", "other"]
 PriorityName = Literal["urgent", "high", "normal", "low"]
@@ -109,7 +110,7 @@ class ActionRead(BaseModel):
 class CaseEventRead(BaseModel):
     """One step of a case's history."""
 
-    at: datetime
+    at: UtcDateTime
     actor: str
     action: str
     action_zh: str | None
@@ -145,22 +146,22 @@ class CaseRead(BaseModel):
     status: str
     status_zh: str
     status_en: str
-    created_at: datetime
-    response_due_at: datetime | None
-    due_at: datetime | None
+    created_at: UtcDateTime
+    response_due_at: UtcDateTime | None
+    due_at: UtcDateTime | None
     hours_left: float | None
     overdue: bool
-    dispatched_at: datetime | None
-    responded_at: datetime | None
-    resolved_at: datetime | None
-    closed_at: datetime | None
+    dispatched_at: UtcDateTime | None
+    responded_at: UtcDateTime | None
+    resolved_at: UtcDateTime | None
+    closed_at: UtcDateTime | None
     parent_id: str | None
     duplicate_of: str | None
     returned_count: int
     reopened_count: int
     escalation_level: int
     breached: bool
-    updated_at: datetime
+    updated_at: UtcDateTime
 
     @classmethod
     def fields_of(cls, case: Case, categories: dict[str, Category], now: datetime) -> dict[str, Any]:

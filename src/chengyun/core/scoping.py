@@ -7,7 +7,8 @@ page can forget them. Sessions without a scope (the command line, background wor
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +45,17 @@ def scope_rule(entity: type, rule: Rule) -> None:
 def registered() -> dict[type, Rule]:
     """The entities with a scope rule (a test checks every table with a tenant is among them)."""
     return dict(_RULES)
+
+
+@contextmanager
+def unscoped(session: Session) -> Iterator[Session]:
+    """Lift the session's scope for a check that must see beyond the caller's units (never to answer with it)."""
+    scope = session.info.pop("scope", None)
+    try:
+        yield session
+    finally:
+        if scope is not None:
+            session.info["scope"] = scope
 
 
 @event.listens_for(Session, "do_orm_execute")

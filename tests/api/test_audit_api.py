@@ -1,0 +1,277 @@
+"""/api/v1/audit: what is recorded (logins, account writes, reads of personal data), the filters, the chain check,
+and for every write through the API an entry naming the actor, the client and the request id."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import update
+
+from chengyun.accounts import service
+from chengyun.accounts.models import AuditEntry
+from chengyun.api.app import create_app
+from chengyun.core.db import session_scope
+from chengyun.core.settings import Settings
+
+from .conftest import (
+    ADMIN,
+    PACK,
+    PASSWORD,
+    TARGET,
+    admin_client,
+    bearer,
+    build_small_city,
+    login,
+    make_user,
+)
+
+
+def _audit(client: TestClient, **params: Any) -> list[dict]:
+    r = client.get("/api/v1/audit", params={"limit": 500, **params})
+    assert r.status_code == 200, r.text
+    return r.json()["items"]
+
+
+def test_logins_are_audited_ok_and_failed(city_client: TestClient, accounts_city: Settings) -> None:
+    make_user(accounts_city, "gone", "operator", TARGET)
+    with session_scope(accounts_city) as s:
+        service.disable_user(s, "gone")
+    for name, password in ((ADMIN, "not-the-password"), ("ghost", PASSWORD), ("gone", PASSWORD)):
+        assert (
+            city_client.post("/api/v1/auth/token", data={"username": name, "password": password}).status_code
+            == 401
+        )
+    login(city_client, ADMIN)
+    entries = _audit(city_client, action="login")
+    seen = [(e["actor"], e["outcome"], (e["detail"] or {}).get("reason")) for e in entries[:4]]
+    assert seen == [  # newest first
+        (ADMIN, "ok", None),
+        ("gone", "denied", "disabled"),
+        ("unknown:ghost", "failed", "bad-credentials"),
+        (ADMIN, "failed", "bad-credentials"),
+    ]
+    assert all(e["client"] == "testclient" and e["target_type"] is None for e in entries[:4])
+
+
+def test_user_writes_and_reads_of_personal_data_are_audited(city_client: TestClient) -> None:
+    assert (
+        city_client.post(
+            "/api/v1/users", json={"name": "zhao", "role": "operator", "unit": TARGET}
+        ).status_code
+        == 201
+    )
+    assert (
+        city_client.post("/api/v1/users/zhao/grants", json={"role": "auditor", "unit": TARGET}).status_code
+        == 201
+    )
+    assert (
+        city_client.delete(
+            "/api/v1/users/zhao/grants", params={"role": "operator", "unit": TARGET}
+        ).status_code
+        == 204
+    )
+    assert city_client.post("/api/v1/users/zhao/disable").status_code == 200
+    writes = _audit(city_client, action="user.*")
+    assert [(e["action"], e["target_id"]) for e in writes][:4] == [
+        ("user.disable", "zhao"),
+        ("user.revoke", "zhao"),
+        ("user.grant", "zhao"),
+        ("user.add", "zhao"),
+    ]
+    assert {e["action"] for e in writes} == {"user.add", "user.grant", "user.revoke", "user.disable"}
+    add = writes[3]
+    assert (
+        add["actor"] == ADMIN
+        and add["tenant_id"] == TARGET
+        and add["detail"] == {"role": "operator", "unit": TARGET}
+    )
+    assert city_client.get("/api/v1/users").status_code == 200
+    assert city_client.get("/api/v1/users/zhao").status_code == 200
+    reads = _audit(city_client, action="users.read")
+    assert [(e["actor"], e["target_type"], e["target_id"]) for e in reads] == [
+        (ADMIN, "user", "zhao"),
+        (ADMIN, "user", None),
+    ]
+    assert reads[1]["detail"] == {"count": 2}
+
+
+def test_a_refused_write_leaves_no_entry(city_client: TestClient) -> None:
+    before = _audit(city_client, action="user.*")
+    body = {"name": "dup", "role": "citizen", "unit": TARGET}
+    assert city_client.post("/api/v1/users", json=body).status_code == 201
+    assert city_client.post("/api/v1/users", json=body).status_code == 409
+    assert len(_audit(city_client, action="user.*")) == len(before) + 1
+
+
+def test_filters_by_actor_tenant_and_action(city_client: TestClient, accounts_city: Settings) -> None:
+    make_user(accounts_city, "second-admin", "admin", TARGET)
+    headers = bearer(login(city_client, "second-admin"))
+    assert (
+        city_client.post(
+            "/api/v1/users", json={"name": "by-second", "role": "citizen", "unit": TARGET}, headers=headers
+        ).status_code
+        == 201
+    )
+    mine = _audit(city_client, actor="second-admin")
+    assert {e["action"] for e in mine} == {"login", "user.add"} and all(
+        e["actor"] == "second-admin" for e in mine
+    )
+    east = _audit(city_client, tenant=TARGET)
+    assert east and all(e["tenant_id"] == TARGET for e in east)
+    assert {e["target_id"] for e in east} >= {"second-admin", "by-second"}
+    assert _audit(city_client, action="user.add", target_id="by-second")[0]["actor"] == "second-admin"
+    assert _audit(city_client, action="user") == []  # exact unless it ends in *
+
+
+def test_since_is_inclusive_and_until_exclusive(city_client: TestClient) -> None:
+    for i in range(4):
+        city_client.post("/api/v1/users", json={"name": f"t-{i}", "role": "citizen", "unit": TARGET})
+    entries = _audit(city_client)
+    pivot = entries[len(entries) // 2]["at"]
+    after, before = _audit(city_client, since=pivot), _audit(city_client, until=pivot)
+    assert after and before and len(after) + len(before) == len(entries)
+    assert all(e["at"] >= pivot for e in after) and all(e["at"] < pivot for e in before)
+    # a time with an offset means the same instant (the store keeps UTC)
+    local = (datetime.fromisoformat(pivot) + timedelta(hours=8)).isoformat() + "+08:00"
+    assert _audit(city_client, since=local) == after
+    assert _audit(city_client, since="2000-01-01T00:00:00Z", until="2000-01-02T00:00:00Z") == []
+
+
+def test_verify_checks_the_whole_chain(city_client: TestClient, accounts_city: Settings) -> None:
+    city_client.post("/api/v1/users", json={"name": "someone", "role": "citizen", "unit": TARGET})
+    r = city_client.get("/api/v1/audit/verify")
+    assert r.status_code == 200
+    v = r.json()
+    assert v["ok"] is True and v["checked"] == v["head_seq"] > 0 and v["broken_seq"] is None
+    assert len(v["head_hash"]) == 64 and v["head_hash"] == _audit(city_client)[0]["hash"]
+    with session_scope(accounts_city) as s:  # someone edits the log behind the application's back
+        s.execute(update(AuditEntry).where(AuditEntry.seq == 2).values(actor="someone-else"))
+    v = city_client.get("/api/v1/audit/verify").json()
+    assert v["ok"] is False and v["broken_seq"] == 2 and "edited" in v["reason"]
+
+
+# ---- every write through the API names its actor, client and request id -------------------------------------
+
+_serial = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, Settings]]:
+    """The small city (runs can be made in it) with the administrator's client, for the whole module."""
+    settings = build_small_city(tmp_path_factory.mktemp("audit-writes"))
+    with admin_client(settings) as c:
+        yield c, settings
+
+
+Write = Callable[[TestClient, Settings, dict[str, str]], Any]
+
+
+def _spare(settings: Settings, kind: str = "access") -> tuple[str, str]:
+    with session_scope(settings) as s:
+        row, token = service.issue_token(
+            s, service.get_user(s, ADMIN), kind=kind, lifetime=timedelta(hours=1)
+        )
+        return row.id, token
+
+
+def _user(settings: Settings) -> str:
+    name = f"w-{next(_serial)}"
+    make_user(settings, name, "citizen", TARGET)
+    return name
+
+
+def _console_login(c: TestClient, s: Settings, h: dict[str, str]) -> Any:
+    c.cookies.set("cy_login", "form-value")
+    try:
+        return c.post(
+            "/login",
+            data={"username": ADMIN, "password": PASSWORD, "csrf": "form-value"},
+            headers=h,
+            follow_redirects=False,
+        )
+    finally:
+        c.cookies.clear()
+
+
+# (method, path) → (the request, sent with the request-id header h; the action it must record)
+WRITES: dict[tuple[str, str], tuple[Write, str]] = {
+    ("POST", "/api/v1/auth/token"): (
+        lambda c, s, h: c.post(
+            "/api/v1/auth/token", data={"username": ADMIN, "password": PASSWORD}, headers=h
+        ),
+        "login",
+    ),
+    ("POST", "/api/v1/auth/logout"): (
+        lambda c, s, h: c.post("/api/v1/auth/logout", headers=h | bearer(_spare(s)[1])),
+        "token.revoke",
+    ),
+    ("POST", "/api/v1/tokens"): (
+        lambda c, s, h: c.post("/api/v1/tokens", json={}, headers=h),
+        "token.create",
+    ),
+    ("DELETE", "/api/v1/tokens/{token_id}"): (
+        lambda c, s, h: c.delete(f"/api/v1/tokens/{_spare(s, 'api')[0]}", headers=h),
+        "token.revoke",
+    ),
+    ("POST", "/api/v1/users"): (
+        lambda c, s, h: c.post(
+            "/api/v1/users", json={"name": f"n-{next(_serial)}", "role": "citizen", "unit": TARGET}, headers=h
+        ),
+        "user.add",
+    ),
+    ("POST", "/api/v1/users/{name}/disable"): (
+        lambda c, s, h: c.post(f"/api/v1/users/{_user(s)}/disable", headers=h),
+        "user.disable",
+    ),
+    ("POST", "/api/v1/users/{name}/grants"): (
+        lambda c, s, h: c.post(
+            f"/api/v1/users/{_user(s)}/grants", json={"role": "auditor", "unit": TARGET}, headers=h
+        ),
+        "user.grant",
+    ),
+    ("DELETE", "/api/v1/users/{name}/grants"): (
+        lambda c, s, h: c.delete(
+            f"/api/v1/users/{_user(s)}/grants", params={"role": "citizen", "unit": TARGET}, headers=h
+        ),
+        "user.revoke",
+    ),
+    ("POST", "/api/v1/evaluations"): (
+        lambda c, s, h: c.post(
+            "/api/v1/evaluations", json={"pack": PACK, "tenant": TARGET, "period": "2025Q1"}, headers=h
+        ),
+        "evaluation.create",
+    ),
+    ("POST", "/login"): (_console_login, "login"),
+    ("POST", "/logout"): (
+        lambda c, s, h: c.post("/logout", headers=h | bearer(_spare(s)[1]), follow_redirects=False),
+        "token.revoke",
+    ),
+}
+
+
+def test_every_write_route_is_listed(city: tuple[TestClient, Settings]) -> None:
+    app = create_app(city[1])
+    writes = {
+        (m, r.path) for r in app.routes for m in getattr(r, "methods", None) or () if m not in ("GET", "HEAD")
+    }
+    assert writes == set(WRITES), "a write route was added or removed: add it to WRITES"
+
+
+@pytest.mark.parametrize("key", list(WRITES), ids=[f"{m} {p}" for m, p in WRITES])
+def test_each_write_records_actor_client_and_request_id(
+    city: tuple[TestClient, Settings], key: tuple[str, str]
+) -> None:
+    client, settings = city
+    write, action = WRITES[key]
+    rid = f"rid-{next(_serial)}-{key[0].lower()}"
+    r = write(client, settings, {"X-Request-ID": rid})
+    assert r.status_code < 400, r.text
+    assert r.headers["x-request-id"] == rid
+    ours = [e for e in _audit(client, action=action) if e["request_id"] == rid]
+    assert len(ours) == 1, ours
+    assert ours[0]["actor"] == ADMIN and ours[0]["client"] == "testclient" and ours[0]["outcome"] == "ok"

@@ -1,0 +1,483 @@
+"""The permission matrix: every route of the app × every role × where the caller's grant sits.
+
+The target of every request is a record of the district ``tc-east`` (T). Each caller holds one role, granted on T
+itself (own), on T's street (child), on the city above T (parent), on the other district (sibling), or holds no
+grant at all (none)::
+
+    testcity (parent) ─┬─ tc-east (T, own) ── tc-east-harbour (child)
+                       └─ tc-west (sibling)
+
+A grant covers its unit's subtree, so own and parent callers reach T's records; child and sibling callers do not.
+The expected outcome is written out by hand below (ROUTES) — it is not read from ``accounts.policy``, so that a
+change to the policy or to a route's dependency shows up here as a failure.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+from sqlalchemy import delete, select
+from starlette.routing import Mount, Route
+
+from chengyun.accounts import service
+from chengyun.accounts.models import AuditEntry, Grant, User
+from chengyun.api.app import create_app
+from chengyun.api.deps import current_principal
+from chengyun.core.db import session_scope
+from chengyun.core.settings import Settings
+from chengyun.indicators.models import EvaluationRun
+from chengyun.tenancy.models import Department
+from chengyun.tenancy.service import add_department
+
+from .conftest import (
+    CHILD,
+    PACK,
+    PASSWORD,
+    SIBLING,
+    TARGET,
+    TENANT,
+    api_test_pack_registered,
+    bearer,
+    build_small_city,
+    login,
+    make_user,
+    run_evaluation,
+)
+
+ROLES = ("admin", "supervisor", "operator", "department", "auditor", "citizen")
+GRANTED_ON = {"own": TARGET, "child": CHILD, "parent": TENANT, "sibling": SIBLING}
+# Each unit's subtree, written out by hand (the code under test computes its own).
+SUBTREE = {
+    TENANT: {TENANT, TARGET, CHILD, SIBLING},
+    TARGET: {TARGET, CHILD},
+    CHILD: {CHILD},
+    SIBLING: {SIBLING},
+}
+CALLERS = [(role, rel) for role in ROLES for rel in GRANTED_ON] + [("", "none")]
+TARGET_USER, TARGET_USER_DISPLAY = "t-person", "东区住户"  # a citizen of T: the users routes act on it
+TARGET_NAME = "临江东区"
+# one department per unit below the city
+DEPARTMENTS = {TARGET: "东区水务局", CHILD: "港口城管中队", SIBLING: "西区水务局"}
+
+EVERYONE = "admin supervisor operator department auditor citizen"
+STAFF = "admin supervisor operator department auditor"  # everyone but 公众
+
+
+def caller_name(role: str, rel: str) -> str:
+    return "nobody" if rel == "none" else f"{role}-{rel}"
+
+
+# ---- the world the requests run in ---------------------------------------------------------------------------
+
+
+@dataclass
+class World:
+    """The app over a city with runs in T, its child and its sibling, a citizen of T, and 25 logged-in callers."""
+
+    settings: Settings
+    client: TestClient
+    run_id: str  # T's run
+    tokens: dict[str, str] = field(default_factory=dict)
+    serial: Iterator[int] = field(default_factory=itertools.count)
+
+    def secrets(self) -> set[str]:
+        """Strings only T's own records hold: none may reach a caller outside T's subtree."""
+        return {TARGET_NAME, self.run_id, TARGET_USER, TARGET_USER_DISPLAY, DEPARTMENTS[TARGET]}
+
+    def spare_token(self, name: str, kind: str = "access") -> tuple[str, str]:
+        """A second token of ``name`` (id, token) for routes that revoke the token they are called with."""
+        with session_scope(self.settings) as s:
+            user = service.get_user(s, name)
+            row, token = service.issue_token(s, user, kind=kind, lifetime=timedelta(hours=1))
+            return row.id, token
+
+    def set_target_grant(self, present: bool) -> None:
+        """Give T's citizen the department role on T, or take it away, before a request changes it."""
+        with session_scope(self.settings) as s:
+            user = service.get_user(s, TARGET_USER)
+            s.execute(delete(Grant).where(Grant.user_id == user.id, Grant.role == "department"))
+            if present:
+                s.add(Grant(user_id=user.id, role="department", unit_id=TARGET))
+
+    def enable_target_user(self) -> None:
+        with session_scope(self.settings) as s:
+            service.get_user(s, TARGET_USER).disabled = False
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """The small city, runs and departments in T, its child and its sibling, T's citizen, and the callers."""
+    root = tmp_path_factory.mktemp("matrix")
+    settings = build_small_city(root)
+    with api_test_pack_registered(root / "packs"), session_scope(settings) as s:
+        run_id = run_evaluation(s, settings, TARGET, "2025Q2")
+        for unit in (CHILD, SIBLING):
+            run_evaluation(s, settings, unit, "2025Q2")
+        for unit, name in DEPARTMENTS.items():
+            add_department(session=s, department_id=f"{unit}.dept", tenant_id=unit, name=name)
+    make_user(settings, TARGET_USER, "citizen", TARGET, display_name=TARGET_USER_DISPLAY)
+    for role, rel in CALLERS:
+        make_user(settings, caller_name(role, rel), role or None, GRANTED_ON.get(rel))
+    with TestClient(create_app(settings)) as client:
+        w = World(settings, client, run_id)
+        for role, rel in CALLERS:
+            w.tokens[caller_name(role, rel)] = login(client, caller_name(role, rel))
+        yield w
+
+
+# ---- the hand-written matrix ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Req:
+    method: str
+    url: str
+    params: dict[str, Any] | None = None
+    json: dict[str, Any] | None = None
+    data: dict[str, Any] | None = None
+    token: str | None = None  # instead of the caller's own token
+    cookies: dict[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class Case:
+    """What a route allows.
+
+    ``reach``: public (anyone, logged in or not) · login (any logged-in caller, grants or none) · any (the roles, on
+    whatever unit) · list (the roles, anywhere; the answer holds only the caller's subtree) · unit (the roles, only
+    on T or above it). ``outside``: the answer to a caller holding the role but not over T.
+    """
+
+    reach: str
+    call: Callable[[World, str], Req]
+    roles: str = ""
+    ok: int = 200
+    outside: int = 404
+    shows: str | None = (
+        None  # a secret of T an allowed caller over T must find in the answer (a World attribute
+    )
+    # name, or the literal string)
+
+
+def _get(url: str, **params: Any) -> Callable[[World, str], Req]:
+    return lambda w, name: Req("GET", url.format(run=w.run_id), params=params or None)
+
+
+def _new_user(w: World, name: str) -> Req:
+    body = {"name": f"new-{next(w.serial)}", "role": "citizen", "unit": TARGET, "password": PASSWORD}
+    return Req("POST", "/api/v1/users", json=body)
+
+
+def _disable(w: World, name: str) -> Req:
+    w.enable_target_user()
+    return Req("POST", f"/api/v1/users/{TARGET_USER}/disable")
+
+
+def _grant(w: World, name: str) -> Req:
+    w.set_target_grant(False)
+    return Req("POST", f"/api/v1/users/{TARGET_USER}/grants", json={"role": "department", "unit": TARGET})
+
+
+def _revoke(w: World, name: str) -> Req:
+    w.set_target_grant(True)
+    return Req("DELETE", f"/api/v1/users/{TARGET_USER}/grants", params={"role": "department", "unit": TARGET})
+
+
+def _api_logout(w: World, name: str) -> Req:
+    return Req("POST", "/api/v1/auth/logout", token=w.spare_token(name)[1])
+
+
+def _console_logout(w: World, name: str) -> Req:
+    return Req("POST", "/logout", token=w.spare_token(name)[1])
+
+
+def _revoke_token(w: World, name: str) -> Req:
+    return Req("DELETE", f"/api/v1/tokens/{w.spare_token(name, 'api')[0]}")
+
+
+def _console_login(w: World, name: str) -> Req:
+    form = {"username": name, "password": PASSWORD, "csrf": "form-token", "next": "/overview"}
+    return Req("POST", "/login", data=form, cookies={"cy_login": "form-token"})
+
+
+RUNS = "admin supervisor operator"
+ACCOUNTS = "admin auditor"
+
+ROUTES: dict[tuple[str, str], Case] = {
+    # public: the login forms, the API description, static files
+    ("POST", "/api/v1/auth/token"): Case(
+        "public", lambda w, n: Req("POST", "/api/v1/auth/token", data={"username": n, "password": PASSWORD})
+    ),
+    ("GET", "/"): Case("public", _get("/"), ok=302),
+    ("GET", "/login"): Case("public", _get("/login"), ok=303),  # logged in: straight on
+    ("POST", "/login"): Case("public", _console_login, ok=303),
+    ("GET", "/api/v1/openapi.json"): Case("public", _get("/api/v1/openapi.json")),
+    ("GET", "/api/v1/docs"): Case("public", _get("/api/v1/docs")),
+    ("GET", "/docs/oauth2-redirect"): Case("public", _get("/docs/oauth2-redirect")),
+    ("GET", "/static"): Case("public", _get("/static/css/console.css")),
+    # self-service: any logged-in caller, with or without grants
+    ("GET", "/api/v1/auth/me"): Case("login", _get("/api/v1/auth/me")),
+    ("POST", "/api/v1/auth/logout"): Case("login", _api_logout, ok=204),
+    ("GET", "/api/v1/tokens"): Case("login", _get("/api/v1/tokens")),
+    ("POST", "/api/v1/tokens"): Case(
+        "login", lambda w, n: Req("POST", "/api/v1/tokens", json={"name": "ci"}), ok=201
+    ),
+    ("DELETE", "/api/v1/tokens/{token_id}"): Case("login", _revoke_token, ok=204),
+    ("POST", "/logout"): Case("login", _console_logout, ok=303),
+    # packs are published standards
+    ("GET", "/api/v1/packs"): Case("any", _get("/api/v1/packs"), EVERYONE),
+    ("GET", "/api/v1/packs/{pack_id}"): Case("any", _get(f"/api/v1/packs/{PACK}"), EVERYONE),
+    ("GET", "/packs"): Case("any", _get("/packs"), EVERYONE),
+    ("GET", "/packs/{pack_id}"): Case("any", _get(f"/packs/{PACK}"), EVERYONE),
+    # evaluations
+    ("GET", "/api/v1/evaluations"): Case("list", _get("/api/v1/evaluations"), STAFF, shows="run_id"),
+    ("GET", "/api/v1/evaluations/{run_id}"): Case(
+        "unit", _get("/api/v1/evaluations/{run}"), STAFF, shows=TARGET_NAME
+    ),
+    ("GET", "/api/v1/evaluations/{run_id}/report.{fmt}"): Case(
+        "unit", _get("/api/v1/evaluations/{run}/report.html"), STAFF, shows=TARGET_NAME
+    ),
+    ("POST", "/api/v1/evaluations"): Case(
+        "unit",
+        lambda w, n: Req(
+            "POST", "/api/v1/evaluations", json={"pack": PACK, "tenant": TARGET, "period": "2025Q3"}
+        ),
+        RUNS,
+        ok=201,
+        outside=403,  # the unit is named in the body: refused before anything is read
+    ),
+    ("GET", "/evaluations"): Case("list", _get("/evaluations"), STAFF, shows="run_id"),
+    ("GET", "/evaluations/{run_id}"): Case("unit", _get("/evaluations/{run}"), STAFF, shows=TARGET_NAME),
+    ("GET", "/evaluations/{run_id}/nodes/{node_id}"): Case(
+        "unit", _get("/evaluations/{run}/nodes/C1-1"), STAFF, shows="按时办结率"
+    ),
+    # tenants and their departments
+    ("GET", "/api/v1/tenants"): Case("list", _get("/api/v1/tenants"), STAFF, shows=TARGET_NAME),
+    ("GET", "/api/v1/departments"): Case(
+        "list", _get("/api/v1/departments"), STAFF, shows=DEPARTMENTS[TARGET]
+    ),
+    # users: administrators manage, auditors look
+    ("GET", "/api/v1/users"): Case("list", _get("/api/v1/users", limit=500), ACCOUNTS, shows=TARGET_USER),
+    ("GET", "/api/v1/users/{name}"): Case(
+        "unit", _get(f"/api/v1/users/{TARGET_USER}"), ACCOUNTS, shows=TARGET_USER_DISPLAY
+    ),
+    ("POST", "/api/v1/users"): Case("unit", _new_user, "admin", ok=201, outside=403),
+    ("POST", "/api/v1/users/{name}/disable"): Case("unit", _disable, "admin", shows=TARGET_USER),
+    ("POST", "/api/v1/users/{name}/grants"): Case(
+        "unit", _grant, "admin", ok=201, outside=403, shows=TARGET_USER
+    ),
+    ("DELETE", "/api/v1/users/{name}/grants"): Case("unit", _revoke, "admin", ok=204, outside=403),
+    # the audit trail: listed per unit, verified as a whole
+    ("GET", "/api/v1/audit"): Case(
+        "list", _get("/api/v1/audit", tenant=TARGET, limit=500), ACCOUNTS, shows=TARGET_USER
+    ),
+    ("GET", "/api/v1/audit/verify"): Case("any", _get("/api/v1/audit/verify"), ACCOUNTS),
+    # the console: the city overview of one unit, and the sections not built yet
+    ("GET", "/overview"): Case("unit", _get("/overview", unit=TARGET), STAFF, shows=TARGET_NAME),
+    **{
+        ("GET", f"/{key}"): Case("any", _get(f"/{key}"), STAFF)
+        for key in ("infrastructure", "data", "systems", "portal", "security", "contracts")
+    },
+}
+
+
+def expected_status(case: Case, role: str, rel: str) -> int:
+    """The status a caller with ``role`` granted at ``rel`` must get (the hand-written rule of the module doc)."""
+    if case.reach in ("public", "login"):
+        return case.ok
+    if rel == "none" or role not in case.roles.split():
+        return 403  # holds the permission nowhere
+    if case.reach == "unit" and rel in ("child", "sibling"):
+        return case.outside
+    return case.ok
+
+
+def app_routes(app: Any) -> dict[tuple[str, str], Any]:
+    """Every (method, path) the app answers, HEAD aside; a mount counts as one GET."""
+    out: dict[tuple[str, str], Any] = {}
+    for route in app.routes:
+        if isinstance(route, Mount):
+            out[("GET", route.path)] = route
+        elif isinstance(route, Route):
+            for method in sorted((route.methods or set()) - {"HEAD"}):
+                out[(method, route.path)] = route
+    return out
+
+
+def send(w: World, req: Req, name: str | None) -> Any:
+    """Send ``req`` as caller ``name`` (None: no credentials); the cookie jar is left empty afterwards."""
+    headers = {}
+    token = req.token or (w.tokens[name] if name else None)
+    if token:
+        headers = bearer(token)
+    w.client.cookies.clear()
+    if req.cookies:
+        w.client.cookies.update(req.cookies)
+    try:
+        return w.client.request(
+            req.method,
+            req.url,
+            params=req.params,
+            json=req.json,
+            data=req.data,
+            headers=headers,
+            follow_redirects=False,
+        )
+    finally:
+        w.client.cookies.clear()
+
+
+def leaked(w: World, req: Req, body: str) -> set[str]:
+    """T's secrets found in ``body`` that the request did not itself carry (an echoed id is not a leak)."""
+    sent = f"{req.url} {req.params} {req.json} {req.data}"
+    return {s for s in w.secrets() if s in body and s not in sent}
+
+
+# ---- the tests -----------------------------------------------------------------------------------------------
+
+
+def test_the_matrix_covers_every_route(world: World) -> None:
+    assert set(app_routes(world.client.app)) == set(ROUTES), "a route was added or removed: add it to ROUTES"
+
+
+@pytest.mark.parametrize("key", list(ROUTES), ids=[f"{m} {p}" for m, p in ROUTES])
+def test_permission_matrix(world: World, key: tuple[str, str]) -> None:
+    case, wrong = ROUTES[key], []
+    for role, rel in CALLERS:
+        name = caller_name(role, rel)
+        req = case.call(world, name)
+        r = send(world, req, name)
+        want = expected_status(case, role, rel)
+        where = f"{name}: {req.method} {req.url}"
+        if r.status_code != want:
+            wrong.append(f"{where}: expected {want}, got {r.status_code} {r.text[:200]}")
+            continue
+        if r.status_code >= 400 or (case.reach == "list" and rel in ("child", "sibling")):
+            if found := leaked(world, req, r.text):
+                wrong.append(f"{where}: answered {r.status_code} with T's data {sorted(found)}")
+        elif case.shows and case.reach in ("list", "unit") and rel in ("own", "parent"):
+            marker = getattr(world, case.shows, case.shows)
+            if marker not in r.text:
+                wrong.append(f"{where}: T's {marker!r} missing from the answer")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_without_credentials_only_public_routes_answer(world: World) -> None:
+    for key, case in ROUTES.items():
+        if case.reach == "public":
+            continue
+        req = case.call(world, "admin-own")
+        r = send(world, replace_token(req), None)
+        assert r.status_code == 401, (key, r.status_code)
+        assert r.headers["www-authenticate"] == "Bearer" and r.json()["error"]["code"] == "unauthorized"
+        assert not leaked(world, req, r.text)
+
+
+def replace_token(req: Req) -> Req:
+    return Req(req.method, req.url, req.params, req.json, req.data, None, req.cookies)
+
+
+def test_console_pages_send_a_browser_without_login_to_the_login_page(world: World) -> None:
+    world.client.cookies.clear()
+    r = world.client.get(
+        f"/evaluations/{world.run_id}", headers={"accept": "text/html"}, follow_redirects=False
+    )
+    assert r.status_code == 303 and r.headers["location"] == f"/login?next=%2Fevaluations%2F{world.run_id}"
+    assert world.run_id not in r.text
+
+
+# ---- lists hold exactly the caller's subtree -----------------------------------------------------------------
+
+
+def _expected_users(w: World, units: set[str], root: bool) -> set[str]:
+    with session_scope(w.settings) as s:
+        grants = s.execute(select(Grant.user_id, Grant.unit_id)).all()
+        users = dict(s.execute(select(User.id, User.name)).all())
+    with_grants = {uid for uid, _ in grants}
+    inside = {uid for uid, unit in grants if unit in units}
+    return {users[uid] for uid in users if uid in inside or (root and uid not in with_grants)}
+
+
+def _expected_audit(w: World, units: set[str], root: bool) -> int:
+    with session_scope(w.settings) as s:
+        tenants = s.scalars(select(AuditEntry.tenant_id)).all()
+    return sum(1 for t in tenants if t in units or (root and t is None))
+
+
+@pytest.mark.parametrize("rel", list(GRANTED_ON))
+def test_lists_hold_only_the_callers_subtree(world: World, rel: str) -> None:
+    unit = GRANTED_ON[rel]
+    units, root = SUBTREE[unit], unit == TENANT
+    with session_scope(world.settings) as s:
+        runs = {r.id: r.tenant_id for r in s.scalars(select(EvaluationRun))}
+        depts = {d.id: d.tenant_id for d in s.scalars(select(Department))}
+    for role in ("admin", "auditor", "operator"):
+        name = caller_name(role, rel)
+        tenants = send(world, Req("GET", "/api/v1/tenants"), name).json()
+        assert {t["id"] for t in tenants} == units, name
+        page = send(world, Req("GET", "/api/v1/evaluations", params={"limit": 500}), name).json()
+        assert {i["run_id"] for i in page["items"]} == {i for i, t in runs.items() if t in units}, name
+        assert page["total"] == len(page["items"])
+        departments = send(world, Req("GET", "/api/v1/departments"), name).json()
+        assert {d["id"] for d in departments} == {d for d, t in depts.items() if t in units}, name
+        if role == "operator":  # users and audit are for administrators and auditors only
+            continue
+        users = send(world, Req("GET", "/api/v1/users", params={"limit": 500}), name).json()
+        assert {u["name"] for u in users["items"]} == _expected_users(world, units, root), name
+        want = _expected_audit(world, units, root)
+        audit = send(world, Req("GET", "/api/v1/audit", params={"limit": 500}), name).json()
+        assert audit["total"] == want, name
+        assert all(e["tenant_id"] in units or (root and e["tenant_id"] is None) for e in audit["items"]), name
+
+
+# ---- every route declares its access -------------------------------------------------------------------------
+
+# Routes anyone may call, and routes that need a login but no permission (the caller's own account).
+PUBLIC = {
+    ("POST", "/api/v1/auth/token"),
+    ("GET", "/login"),
+    ("POST", "/login"),
+    ("GET", "/"),
+    ("GET", "/api/v1/openapi.json"),
+    ("GET", "/api/v1/docs"),
+    ("GET", "/docs/oauth2-redirect"),
+    ("GET", "/static"),
+}
+SELF_SERVICE = {
+    ("GET", "/api/v1/auth/me"),
+    ("POST", "/api/v1/auth/logout"),
+    ("GET", "/api/v1/tokens"),
+    ("POST", "/api/v1/tokens"),
+    ("DELETE", "/api/v1/tokens/{token_id}"),
+    ("POST", "/logout"),
+}
+
+
+def _calls(dependant: Any) -> Iterator[Any]:
+    for dep in dependant.dependencies:
+        yield dep.call
+        yield from _calls(dep)
+
+
+def test_every_route_declares_its_access(tmp_path: Path) -> None:
+    app = create_app(Settings(workspace=tmp_path / "ws"))  # routes only: nothing starts
+    for key, route in app_routes(app).items():
+        if not isinstance(route, APIRoute):
+            assert key in PUBLIC, f"{key} is neither an API route nor a known public one"
+            continue
+        calls = list(_calls(route.dependant))
+        permissions = {c.__permission__ for c in calls if hasattr(c, "__permission__")}
+        if key in PUBLIC:
+            assert not permissions and current_principal not in calls, key
+        elif key in SELF_SERVICE:
+            assert not permissions and current_principal in calls, key
+        else:
+            assert permissions, f"{key} declares no permission: depend on scoped('…') (api/deps.py)"
