@@ -17,6 +17,8 @@ from chengyun.accounts.models import AuditEntry
 from chengyun.api.app import create_app
 from chengyun.core.db import session_scope
 from chengyun.core.settings import Settings
+from chengyun.tenancy.models import Department
+from chengyun.tenancy.service import add_department
 
 from .conftest import (
     ADMIN,
@@ -137,7 +139,7 @@ def test_since_is_inclusive_and_until_exclusive(city_client: TestClient) -> None
     assert after and before and len(after) + len(before) == len(entries)
     assert all(e["at"] >= pivot for e in after) and all(e["at"] < pivot for e in before)
     # a time with an offset means the same instant (the store keeps UTC)
-    local = (datetime.fromisoformat(pivot) + timedelta(hours=8)).isoformat() + "+08:00"
+    local = (datetime.fromisoformat(pivot) + timedelta(hours=8)).replace(tzinfo=None).isoformat() + "+08:00"
     assert _audit(city_client, since=local) == after
     assert _audit(city_client, since="2000-01-01T00:00:00Z", until="2000-01-02T00:00:00Z") == []
 
@@ -183,6 +185,34 @@ def _user(settings: Settings) -> str:
     name = f"w-{next(_serial)}"
     make_user(settings, name, "citizen", TARGET)
     return name
+
+
+def _dept(settings: Settings) -> str:
+    """A department of T (made once)."""
+    with session_scope(settings) as s:
+        if s.get(Department, f"{TARGET}.works") is None:
+            add_department(session=s, department_id=f"{TARGET}.works", tenant_id=TARGET, name="东区市政")
+    return f"{TARGET}.works"
+
+
+def _case_body() -> dict[str, Any]:
+    return {"tenant": TARGET, "channel": "hotline", "category": "E0101", "description": "路边暴露垃圾"}
+
+
+def _new_case(c: TestClient) -> str:
+    r = c.post("/api/v1/cases", json=_case_body())
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
+def _rule_body(department: str) -> dict[str, Any]:
+    return {"tenant": TARGET, "category": "E01*", "department": department}
+
+
+def _new_rule(c: TestClient, s: Settings) -> int:
+    r = c.post("/api/v1/dispatch-rules", json=_rule_body(_dept(s)))
+    assert r.status_code == 201, r.text
+    return int(r.json()["id"])
 
 
 def _console_login(c: TestClient, s: Settings, h: dict[str, str]) -> Any:
@@ -247,6 +277,39 @@ WRITES: dict[tuple[str, str], tuple[Write, str]] = {
         "evaluation.create",
     ),
     ("POST", "/login"): (_console_login, "login"),
+    ("POST", "/api/v1/cases"): (
+        lambda c, s, h: c.post("/api/v1/cases", json=_case_body(), headers=h),
+        "case.create",
+    ),
+    ("POST", "/api/v1/cases/{case_id}/actions"): (
+        lambda c, s, h: c.post(
+            f"/api/v1/cases/{_new_case(c)}/actions", json={"action": "cancel", "reason": "测试"}, headers=h
+        ),
+        "case.cancel",
+    ),
+    ("POST", "/api/v1/dispatch-rules"): (
+        lambda c, s, h: c.post("/api/v1/dispatch-rules", json=_rule_body(_dept(s)), headers=h),
+        "dispatch_rule.create",
+    ),
+    ("PUT", "/api/v1/dispatch-rules/{rule_id}"): (
+        lambda c, s, h: c.put(
+            f"/api/v1/dispatch-rules/{_new_rule(c, s)}", json={"category": "E02*", "department": _dept(s)}, headers=h
+        ),
+        "dispatch_rule.update",
+    ),
+    ("DELETE", "/api/v1/dispatch-rules/{rule_id}"): (
+        lambda c, s, h: c.delete(f"/api/v1/dispatch-rules/{_new_rule(c, s)}", headers=h),
+        "dispatch_rule.delete",
+    ),
+    ("PUT", "/api/v1/dispatch-rules.yaml"): (
+        lambda c, s, h: c.put(
+            "/api/v1/dispatch-rules.yaml",
+            params={"tenant": TARGET},
+            content=f"rules:\n  - {{category: 'E01*', department: {_dept(s)}}}\n".encode(),
+            headers=h | {"content-type": "application/yaml"},
+        ),
+        "dispatch_rules.replace",
+    ),
     ("POST", "/logout"): (
         lambda c, s, h: c.post("/logout", headers=h | bearer(_spare(s)[1]), follow_redirects=False),
         "token.revoke",
@@ -259,7 +322,25 @@ def test_every_write_route_is_listed(city: tuple[TestClient, Settings]) -> None:
     writes = {
         (m, r.path) for r in app.routes for m in getattr(r, "methods", None) or () if m not in ("GET", "HEAD")
     }
-    assert writes == set(WRITES), "a write route was added or removed: add it to WRITES"
+    assert writes == set(WRITES) | set(PUBLIC_WRITES), "a write route was added or removed: add it to WRITES"
+
+
+# Writes anyone may make without logging in, audited under their own actor name.
+PUBLIC_WRITES = {("POST", "/open311/v2/requests.{fmt}"): ("case.create", "open311:public")}
+
+
+def test_a_public_open311_request_is_audited_with_its_client_and_request_id(
+    city: tuple[TestClient, Settings],
+) -> None:
+    client, _settings = city
+    rid = f"rid-{next(_serial)}-open311"
+    anon = {"X-Request-ID": rid, "Authorization": ""}
+    r = client.post("/open311/v2/requests.json", data={"service_code": "E0101", "lat": "30.1", "long": "120.2",
+                                                       "description": "井盖缺失"}, headers=anon)
+    assert r.status_code < 400, r.text
+    ours = [e for e in _audit(client, action="case.create") if e["request_id"] == rid]
+    assert len(ours) == 1 and ours[0]["client"] == "testclient"
+    assert ours[0]["actor"] == PUBLIC_WRITES[("POST", "/open311/v2/requests.{fmt}")][1]
 
 
 @pytest.mark.parametrize("key", list(WRITES), ids=[f"{m} {p}" for m, p in WRITES])

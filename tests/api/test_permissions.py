@@ -31,6 +31,8 @@ from chengyun.accounts import service
 from chengyun.accounts.models import AuditEntry, Grant, User
 from chengyun.api.app import create_app
 from chengyun.api.deps import current_principal
+from chengyun.cases.models import DispatchRule
+from chengyun.cases.service import CaseDesk, create_case, transition
 from chengyun.core.db import session_scope
 from chengyun.core.settings import Settings
 from chengyun.indicators.models import EvaluationRun
@@ -64,6 +66,7 @@ SUBTREE = {
 CALLERS = [(role, rel) for role in ROLES for rel in GRANTED_ON] + [("", "none")]
 TARGET_USER, TARGET_USER_DISPLAY = "t-person", "东区住户"  # a citizen of T: the users routes act on it
 TARGET_NAME = "临江东区"
+CASE_TEXT = "东区某小区门口垃圾堆放"  # only T's case says this
 # one department per unit below the city
 DEPARTMENTS = {TARGET: "东区水务局", CHILD: "港口城管中队", SIBLING: "西区水务局"}
 
@@ -85,12 +88,14 @@ class World:
     settings: Settings
     client: TestClient
     run_id: str  # T's run
+    case_id: str = ""  # T's case (dispatched to T's department)
     tokens: dict[str, str] = field(default_factory=dict)
     serial: Iterator[int] = field(default_factory=itertools.count)
 
     def secrets(self) -> set[str]:
         """Strings only T's own records hold: none may reach a caller outside T's subtree."""
-        return {TARGET_NAME, self.run_id, TARGET_USER, TARGET_USER_DISPLAY, DEPARTMENTS[TARGET]}
+        return {TARGET_NAME, self.run_id, TARGET_USER, TARGET_USER_DISPLAY, DEPARTMENTS[TARGET], self.case_id,
+                CASE_TEXT}
 
     def spare_token(self, name: str, kind: str = "access") -> tuple[str, str]:
         """A second token of ``name`` (id, token) for routes that revoke the token they are called with."""
@@ -123,11 +128,17 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             run_evaluation(s, settings, unit, "2025Q2")
         for unit, name in DEPARTMENTS.items():
             add_department(session=s, department_id=f"{unit}.dept", tenant_id=unit, name=name)
+    with session_scope(settings) as s:
+        desk = CaseDesk.for_settings(settings)
+        case = create_case(s, desk, tenant_id=TARGET, channel="hotline", category="E0101", description=CASE_TEXT,
+                           auto_dispatch=False)
+        transition(s, desk, case.id, "dispatch", department_id=f"{TARGET}.dept")
+        case_id = case.id
     make_user(settings, TARGET_USER, "citizen", TARGET, display_name=TARGET_USER_DISPLAY)
     for role, rel in CALLERS:
         make_user(settings, caller_name(role, rel), role or None, GRANTED_ON.get(rel))
     with TestClient(create_app(settings)) as client:
-        w = World(settings, client, run_id)
+        w = World(settings, client, run_id, case_id)
         for role, rel in CALLERS:
             w.tokens[caller_name(role, rel)] = login(client, caller_name(role, rel))
         yield w
@@ -145,6 +156,8 @@ class Req:
     data: dict[str, Any] | None = None
     token: str | None = None  # instead of the caller's own token
     cookies: dict[str, str] | None = None
+    content: bytes | None = None
+    headers: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -208,7 +221,45 @@ def _console_login(w: World, name: str) -> Req:
     return Req("POST", "/login", data=form, cookies={"cy_login": "form-token"})
 
 
+def _fresh_rule(w: World) -> int:
+    """A dispatch rule of T, made for one request (deleting or replacing it must not disturb the next caller)."""
+    with session_scope(w.settings) as s:
+        rule = DispatchRule(tenant_id=TARGET, position=50, category="E01*", department_id=f"{TARGET}.dept")
+        s.add(rule)
+        s.flush()
+        return rule.id
+
+
+def _case(w: World, name: str) -> Req:
+    body = {"tenant": TARGET, "channel": "hotline", "category": "E0101", "description": "井盖缺失"}
+    return Req("POST", "/api/v1/cases", json=body)
+
+
+def _extend(w: World, name: str) -> Req:
+    return Req("POST", f"/api/v1/cases/{w.case_id}/actions", json={"action": "extend", "reason": "协调", "amount": 1})
+
+
+def _rule(w: World, name: str) -> Req:
+    return Req("POST", "/api/v1/dispatch-rules",
+               json={"tenant": TARGET, "category": "E01*", "department": f"{TARGET}.dept"})
+
+
+def _put_rule(w: World, name: str) -> Req:
+    return Req("PUT", f"/api/v1/dispatch-rules/{_fresh_rule(w)}", json={"category": "E02*", "department": f"{TARGET}.dept"})
+
+
+def _delete_rule(w: World, name: str) -> Req:
+    return Req("DELETE", f"/api/v1/dispatch-rules/{_fresh_rule(w)}")
+
+
+def _put_rules_yaml(w: World, name: str) -> Req:
+    text = f"rules:\n  - {{category: 'E01*', department: {TARGET}.dept}}\n"
+    return Req("PUT", "/api/v1/dispatch-rules.yaml", params={"tenant": TARGET}, content=text.encode(),
+               headers={"content-type": "application/yaml"})
+
+
 RUNS = "admin supervisor operator"
+CASE_WRITERS = "admin supervisor operator department"
 ACCOUNTS = "admin auditor"
 
 ROUTES: dict[tuple[str, str], Case] = {
@@ -280,6 +331,36 @@ ROUTES: dict[tuple[str, str], Case] = {
         "list", _get("/api/v1/audit", tenant=TARGET, limit=500), ACCOUNTS, shows=TARGET_USER
     ),
     ("GET", "/api/v1/audit/verify"): Case("any", _get("/api/v1/audit/verify"), ACCOUNTS),
+    # cases (一网统管): staff read, those who handle cases act, rules are the operator's
+    ("GET", "/api/v1/cases"): Case("list", _get("/api/v1/cases", limit=500), STAFF, shows="case_id"),
+    ("GET", "/api/v1/cases/triage"): Case("list", _get("/api/v1/cases/triage"), STAFF),
+    ("GET", "/api/v1/cases/categories"): Case("any", _get("/api/v1/cases/categories"), STAFF),
+    ("GET", "/api/v1/cases/{case_id}"): Case(
+        "unit", lambda w, n: Req("GET", f"/api/v1/cases/{w.case_id}"), STAFF, shows=CASE_TEXT
+    ),
+    ("POST", "/api/v1/cases"): Case("unit", _case, CASE_WRITERS, ok=201, outside=403),
+    ("POST", "/api/v1/cases/{case_id}/actions"): Case("unit", _extend, CASE_WRITERS, shows="case_id"),
+    ("GET", "/api/v1/dispatch-rules"): Case("list", _get("/api/v1/dispatch-rules"), RUNS),
+    ("POST", "/api/v1/dispatch-rules"): Case("unit", _rule, RUNS, ok=201, outside=403),
+    ("PUT", "/api/v1/dispatch-rules/{rule_id}"): Case("unit", _put_rule, RUNS),
+    ("DELETE", "/api/v1/dispatch-rules/{rule_id}"): Case("unit", _delete_rule, RUNS, ok=204),
+    ("GET", "/api/v1/dispatch-rules.yaml"): Case(
+        "unit", _get("/api/v1/dispatch-rules.yaml", tenant=TARGET), RUNS
+    ),
+    ("PUT", "/api/v1/dispatch-rules.yaml"): Case("unit", _put_rules_yaml, RUNS),
+    # Open311: citizens report without an account
+    **{
+        (method, f"/open311/v2/{path}"): Case("public", call)
+        for method, path, call in (
+            ("GET", "services.{fmt}", _get("/open311/v2/services.json")),
+            ("GET", "services/{service_code}.{fmt}", _get("/open311/v2/services/E0101.json")),
+            ("GET", "requests.{fmt}", _get("/open311/v2/requests.json")),
+            ("GET", "requests/{service_request_id}.{fmt}", lambda w, n: Req("GET", f"/open311/v2/requests/{w.case_id}.json")),
+            ("POST", "requests.{fmt}", lambda w, n: Req(
+                "POST", "/open311/v2/requests.json",
+                data={"service_code": "E0101", "lat": "30.1", "long": "120.2", "description": "井盖缺失"})),
+        )
+    },
     # the console: the city overview of one unit, and the sections not built yet
     ("GET", "/overview"): Case("unit", _get("/overview", unit=TARGET), STAFF, shows=TARGET_NAME),
     **{
@@ -328,7 +409,8 @@ def send(w: World, req: Req, name: str | None) -> Any:
             params=req.params,
             json=req.json,
             data=req.data,
-            headers=headers,
+            content=req.content,
+            headers=headers | (req.headers or {}),
             follow_redirects=False,
         )
     finally:
@@ -382,7 +464,7 @@ def test_without_credentials_only_public_routes_answer(world: World) -> None:
 
 
 def replace_token(req: Req) -> Req:
-    return Req(req.method, req.url, req.params, req.json, req.data, None, req.cookies)
+    return Req(req.method, req.url, req.params, req.json, req.data, None, req.cookies, req.content, req.headers)
 
 
 def test_console_pages_send_a_browser_without_login_to_the_login_page(world: World) -> None:
@@ -450,6 +532,12 @@ PUBLIC = {
     ("GET", "/api/v1/docs"),
     ("GET", "/docs/oauth2-redirect"),
     ("GET", "/static"),
+    # Open311 GeoReport v2: citizens report and follow their requests without an account (no personal data)
+    ("GET", "/open311/v2/services.{fmt}"),
+    ("GET", "/open311/v2/services/{service_code}.{fmt}"),
+    ("GET", "/open311/v2/requests.{fmt}"),
+    ("GET", "/open311/v2/requests/{service_request_id}.{fmt}"),
+    ("POST", "/open311/v2/requests.{fmt}"),
 }
 SELF_SERVICE = {
     ("GET", "/api/v1/auth/me"),

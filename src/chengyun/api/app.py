@@ -29,6 +29,8 @@ from chengyun.core.db import get_engine, migrate
 from chengyun.core.errors import ChengyunError, InvalidInput, NotFound, TooManyRequests, Unauthorized
 from chengyun.core.logging import request_id_var
 from chengyun.core.settings import Settings, get_settings
+from chengyun.cases.open311 import open311_router
+from chengyun.cases.views import router as cases_router
 from chengyun.indicators.views import router as indicators_router
 from chengyun.tenancy.views import router as tenancy_router
 from chengyun.web.pages import error_page
@@ -207,7 +209,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _internal_error)
-    for router in (auth_router, users_router, audit_router, indicators_router, tenancy_router, pages_router):
+    routers = (auth_router, users_router, audit_router, indicators_router, tenancy_router, cases_router,
+               open311_router, pages_router)
+    for router in routers:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     ids = [r.name for r in app.routes if isinstance(r, APIRoute) and r.include_in_schema]

@@ -53,7 +53,8 @@ def request_context(request: Request) -> dict[str, Any]:
 def get_session(request: Request) -> Iterator[Session]:
     """An unscoped session (public routes only): commits when the view returns, rolls back when it raises."""
     with transaction(_factory(request)) as session:
-        session.info.update(request_context(request))
+        # a public request is nobody in particular until a view says who (never the server's own login name)
+        session.info.update(request_context(request), actor="anonymous")
         yield session
 
 

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime
+from collections.abc import Mapping
+from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
 from sqlalchemy.orm import Session
 
-from chengyun.accounts.access import password_login
-from chengyun.accounts.service import revoke_token
+from chengyun.accounts.access import Principal, password_login, principal_for
+from chengyun.accounts.policy import PERMISSIONS, ROLES
+from chengyun.accounts.service import resolve_token, revoke_token
 from chengyun.api.deps import (
     SESSION_COOKIE,
     OptionalPrincipalDep,
@@ -33,10 +36,12 @@ from chengyun.indicators.report.common import (  # one wording for pages and rep
     PROVENANCE,
     STATUS,
     fmt_value,
+    unit_format,
 )
 from chengyun.indicators.service import list_runs, run_summary
 from chengyun.indicators.view import run_view
 from chengyun.tenancy.service import list_units
+from chengyun.web import overview
 
 router = APIRouter(include_in_schema=False)
 ConsoleRead = Annotated[Session, scoped("console.read")]
@@ -46,22 +51,31 @@ LOGIN_COOKIE = "cy_login"  # pre-login CSRF value (double-submit), replaced by t
 TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parent / "templates")
 LANGS = ("zh", "en")
 
-# (key, path, 中文, English); the sections not built yet render a short "coming" note.
+
+
+class NavItem(NamedTuple):
+    """A main-menu entry, shown only to a caller who holds its permission somewhere."""
+
+    key: str
+    path: str
+    zh: str
+    en: str
+    permission: str
+
+
+# The overview, the five operation objects (五大运营对象), evaluation and contracts; sections not built yet render
+# a short "coming" note.
 NAV = [
-    ("overview", "/overview", "总览", "Overview"),
-    ("infrastructure", "/infrastructure", "基础设施", "Infrastructure"),
-    ("data", "/data", "数据资源", "Data resources"),
-    ("systems", "/systems", "信息系统", "Information systems"),
-    ("portal", "/portal", "统一门户", "Service portal"),
-    ("security", "/security", "安全保障", "Security"),
-    ("evaluations", "/evaluations", "评价", "Evaluation"),
-    ("contracts", "/contracts", "合同", "Contracts"),
+    NavItem("overview", "/overview", "总览", "Overview", "console.read"),
+    NavItem("infrastructure", "/infrastructure", "基础设施", "Infrastructure", "console.read"),
+    NavItem("data", "/data", "数据资源", "Data resources", "console.read"),
+    NavItem("systems", "/systems", "信息系统", "Information systems", "console.read"),
+    NavItem("portal", "/portal", "统一门户", "Service portal", "console.read"),
+    NavItem("security", "/security", "安全保障", "Security", "console.read"),
+    NavItem("evaluations", "/evaluations", "评价", "Evaluation", "evaluations.read"),
+    NavItem("contracts", "/contracts", "合同", "Contracts", "console.read"),
 ]
 COMING = {
-    "overview": (
-        "全市运营一览：五大运营对象的健康度、待办与最新评价结果。",
-        "The whole city at a glance: health of the five operation objects, open work, latest evaluations.",
-    ),
     "infrastructure": (
         "设备、链路、算力与应用台账；遥测、可用率与告警。",
         "Registry of devices, links, compute and applications; telemetry, availability, alarms.",
@@ -130,11 +144,16 @@ Lang = Annotated[str, Depends(get_lang)]
 # ---- formatting filters -------------------------------------------------------------------------------------
 
 
-
-
 def fmt_num(value: float | None, digits: int = 2) -> str:
     """A number with fixed decimals, or a dash."""
     return "—" if value is None else f"{value:,.{digits}f}"
+
+
+def fmt_count(value: Any) -> str:
+    """A count as a whole number (34,552), other numbers with two decimals, anything else as given."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "—" if value is None else str(value)
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
 
 
 def fmt_delta(value: float | None) -> str:
@@ -184,7 +203,21 @@ def rule_text(scoring: dict[str, Any] | None, lang: str = "zh") -> str:
     return str(kind)
 
 
-TEMPLATES.env.filters.update(value=fmt_value, num=fmt_num, delta=fmt_delta, local=fmt_local, rule=rule_text)
+# English pages read "10.4 h", not the reports' Chinese unit suffix ("10.4 小时")
+_EN_SUFFIX = {"h": " h", "d": " d", "per 10k": " per 10k", "score": " pts"}
+
+
+@pass_context
+def value_filter(context: Mapping[str, Any], value: float | None, unit: str | None = None) -> str:
+    """A measured value in its unit (report wording), with English unit suffixes on English pages."""
+    if context.get("lang") == "en" and value is not None and unit in _EN_SUFFIX:
+        u = unit_format(unit)
+        return f"{value * u.scale:,.{u.decimals}f}{_EN_SUFFIX[unit]}"
+    return fmt_value(value, unit)
+
+
+TEMPLATES.env.filters.update(value=value_filter, num=fmt_num, count=fmt_count, delta=fmt_delta, local=fmt_local,
+                             rule=rule_text)
 
 
 # ---- rendering ----------------------------------------------------------------------------------------------
@@ -192,17 +225,23 @@ TEMPLATES.env.filters.update(value=fmt_value, num=fmt_num, delta=fmt_delta, loca
 
 def _section(path: str) -> str:
     first = path.strip("/").split("/", 1)[0]
-    return "evaluations" if first in ("evaluations", "packs", "") else first
+    return "evaluations" if first in ("evaluations", "packs") else first
+
+
+def menu(me: Principal | None) -> list[NavItem]:
+    """The main-menu entries the caller may use (none before login)."""
+    return [n for n in NAV if me is not None and me.can(n.permission)]
 
 
 def render(request: Request, name: str, lang: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     """A page in the chosen language; a ``?lang=`` choice is remembered in a cookie."""
     other = "en" if lang == "zh" else "zh"
     params = {k: v for k, v in request.query_params.items() if k != "lang"} | {"lang": other}
+    me: Principal | None = getattr(request.state, "principal", None)
     base = {
         "lang": lang,
         "t": (lambda zh, en: en if lang == "en" else zh),
-        "nav": NAV,
+        "nav": menu(me),
         "section": _section(request.url.path),
         "switch_url": f"{request.url.path}?{urlencode(params)}",
         "tz": request.app.state.settings.timezone,
@@ -210,7 +249,8 @@ def render(request: Request, name: str, lang: str, status_code: int = 200, **con
         "KIND": KIND,
         "UNITS": UNITS,
         "PROVENANCE": PROVENANCE,
-        "me": getattr(request.state, "principal", None),
+        "ROLES": ROLES,
+        "me": me,
     }
     response = TEMPLATES.TemplateResponse(request, name, base | context, status_code=status_code)
     if request.query_params.get("lang") in LANGS:
@@ -218,9 +258,46 @@ def render(request: Request, name: str, lang: str, status_code: int = 200, **con
     return response
 
 
+def _route_permission(request: Request) -> str | None:
+    """The first permission the matched route declares with ``scoped(...)`` (the one checked first), if any."""
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    queue = list(dependant.dependencies) if dependant is not None else []
+    while queue:
+        dep = queue.pop(0)
+        found = getattr(dep.call, "__permission__", None)
+        if found:
+            return str(found)
+        queue.extend(dep.dependencies)
+    return None
+
+
+def _caller(request: Request) -> Principal | None:
+    """The logged-in caller, also on an error raised before any dependency looked (an unknown path)."""
+    if hasattr(request.state, "principal"):
+        known: Principal | None = request.state.principal
+        return known
+    token, factory = request.cookies.get(SESSION_COOKIE), getattr(request.app.state, "session_factory", None)
+    if not token or factory is None:
+        return None
+    try:
+        with factory() as session:  # read only: nothing is committed
+            found = resolve_token(session, token, kinds=("session",))
+            principal = None if found is None else principal_for(
+                session, found[1], found[0], via="session", secret=request.app.state.secret)
+    except Exception:  # an error page must render even when the state DB is the problem
+        return None
+    request.state.principal = principal
+    return principal
+
+
 def error_page(request: Request, exc: ChengyunError) -> HTMLResponse:
-    """The console's page for an error of the one hierarchy (the API answers JSON instead)."""
-    return render(request, "error.html", get_lang(request), status_code=exc.status, error=exc)
+    """The console's page for an error of the one hierarchy (the API answers JSON instead): what was asked for,
+    what the caller holds, which roles would do and who grants them."""
+    _caller(request)
+    permission = _route_permission(request)
+    needed = sorted(PERMISSIONS[permission], key=list(ROLES).index) if permission in PERMISSIONS else []
+    return render(request, "error.html", get_lang(request), status_code=exc.status, error=exc,
+                  permission=permission, needed=needed, request_id=getattr(request.state, "request_id", None))
 
 
 def _label(node: dict[str, Any], lang: str) -> str:
@@ -292,14 +369,17 @@ def _charts(view: dict[str, Any], prev: dict[str, Any] | None, lang: str) -> dic
 
 @router.get("/")
 def home(me: OptionalPrincipalDep) -> RedirectResponse:
-    """The console opens on the city overview (the login page first, when not logged in)."""
-    return RedirectResponse("/overview" if me else "/login", status_code=302)
+    """The console opens on the city overview (the login page first, when not logged in; the indicator packs for
+    an account that may not read the console, such as a citizen's)."""
+    if me is None:
+        return RedirectResponse("/login", status_code=302)
+    return RedirectResponse("/overview" if me.can("console.read") else "/packs", status_code=302)
 
 
 def _safe_next(target: str | None) -> str:
     """Only a path on this site may follow a login (never another host)."""
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return "/overview"
+        return "/"
     return target
 
 
@@ -333,7 +413,7 @@ def login_submit(
     username: Annotated[str, Form(max_length=64)] = "",
     password: Annotated[str, Form(max_length=200)] = "",
     csrf: Annotated[str, Form(max_length=100)] = "",
-    next: Annotated[str, Form(max_length=500)] = "/overview",
+    next: Annotated[str, Form(max_length=500)] = "/",
 ) -> HTMLResponse:
     """Check the form; on success set the session cookie and go on to ``next``."""
     from chengyun.accounts.access import csrf_ok
@@ -366,6 +446,30 @@ def logout_submit(me: PrincipalDep, session: SessionDep) -> RedirectResponse:
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
+
+
+@router.get("/overview")
+def overview_page(
+    request: Request,
+    lang: Lang,
+    me: PrincipalDep,
+    console: ConsoleRead,
+    evaluations: EvaluationsRead,
+    unit: Annotated[str | None, Query(max_length=64)] = None,
+) -> HTMLResponse:
+    """The city at a glance (城市运行一张图): a panel per operation object, the latest evaluations, a district chart."""
+    units = list_units(session=console)
+    if not units:
+        raise NotFound("no administrative unit is visible to you",
+                       fix="ask an administrator to grant you a role on a unit (`chengyun users grant`)")
+    chosen = overview.choose_unit(units, unit)
+    panels = overview.fill_panels(sessions={"console.read": console, "evaluations.read": evaluations},
+                                  principal=me, lang=lang, unit=chosen)
+    chart = overview.district_chart(session=evaluations, lang=lang, selected=chosen.id)
+    latest = overview.latest_view(evaluations, chosen.id)
+    return render(request, "overview.html", lang, unit=chosen, units=overview.unit_choices(units, chosen),
+                  panels=panels, chart=chart, latest=latest["run"] if latest else None,
+                  period_note=overview.period_note(latest, lang) if latest else "")
 
 
 @router.get("/evaluations")
@@ -402,6 +506,8 @@ def evaluation_page(run_id: str, request: Request, session: EvaluationsRead, lan
         prev=prev,
         bands=_bands(view),
         total_delta=None if total is None or before is None else round(total - before, 2),
+        last_day=(date.fromisoformat(view["run"]["period_end"]) - timedelta(days=1)).isoformat(),
+        period_note=overview.period_note(view, lang),
         charts=_charts(view, prev, lang),
         parents=parents,
         no_data=[n for n in leaves if n["status"] == "no-data"],
@@ -465,7 +571,7 @@ def pack_page(pack_id: str, request: Request, lang: Lang, _session: PacksRead) -
 def _coming(key: str) -> Any:
     def page(request: Request, lang: Lang, _session: ConsoleRead) -> HTMLResponse:
         return render(
-            request, "coming.html", lang, key=key, item=next(n for n in NAV if n[0] == key), about=COMING[key]
+            request, "coming.html", lang, key=key, item=next(n for n in NAV if n.key == key), about=COMING[key]
         )
 
     page.__name__ = f"{key}_page"

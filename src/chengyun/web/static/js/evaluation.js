@@ -100,7 +100,8 @@
       tooltip: { trigger: "axis", confine: true },
       legend: { type: "scroll", bottom: 0, selected: selected },
       grid: { left: 44, right: 96, top: 24, bottom: 56 },
-      xAxis: { type: "category", data: t.periods, boundaryGap: true, axisLine: { lineStyle: { color: "#b8c2cc" } } },
+      xAxis: { type: "category", data: t.periods, boundaryGap: true, axisLine: { lineStyle: { color: "#b8c2cc" } },
+               axisLabel: { color: "#44515e" } },
       yAxis: { type: "value", min: 0, max: t.max, splitLine: { lineStyle: { color: "#eef1f5" } } },
       series: series
     };
