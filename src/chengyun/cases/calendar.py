@@ -44,6 +44,11 @@ def _file_year(path: Path, year: int) -> YearRule:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         raise InvalidInput(f"{path}: not valid YAML ({exc})", fix="fix the file; see docs/cases.md") from exc
+    except ValueError as exc:  # PyYAML turns YYYY-MM-DD into a date itself, so 2027-02-30 fails while loading
+        raise InvalidInput(f"{path}: an impossible date ({exc})", fix="write real dates as YYYY-MM-DD") from exc
+    if not isinstance(data, dict):
+        raise InvalidInput(f"{path}: expected a mapping with holidays and workdays",
+                           fix=f"write holidays: [{year}-01-01, …] and workdays: [{year}-02-07, …]")
     out: dict[str, frozenset[date]] = {}
     for key in ("holidays", "workdays"):
         items = data.get(key) or []

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     select,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -31,6 +32,11 @@ class Case(Base):
     __table_args__ = (
         UniqueConstraint("tenant_id", "source", "external_id", name="uq_cases_tenant_source_external"),
         Index("ix_cases_open_due", "status", "due_at"),
+        # the SLA tick's steps each read only the cases they will change (cases/escalation.py)
+        Index("ix_cases_tick_breach", "status", "breached", "due_at"),
+        Index("ix_cases_tick_level", "status", "escalation_level", "due_at"),
+        Index("ix_cases_tick_response", "status", "response_breached", "response_due_at",
+              sqlite_where=text("responded_at IS NULL"), postgresql_where=text("responded_at IS NULL")),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -60,6 +66,9 @@ class Case(Base):
     closed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     response_due_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     due_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    # the due time the SLA tick last warned about (超时预警): a warning is given once per due time, again only
+    # when suspension or an extension moves it
+    warned_due_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     sla_rule: Mapped[str | None] = mapped_column(String(100), nullable=True)  # which limits applied, in words
     paused_since: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     pauses: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)  # [[from, to], …] ISO, UTC
@@ -68,6 +77,7 @@ class Case(Base):
     reopened_count: Mapped[int] = mapped_column(Integer, default=0)
     escalation_level: Mapped[int] = mapped_column(Integer, default=0)
     breached: Mapped[bool] = mapped_column(Boolean, default=False)
+    response_breached: Mapped[bool] = mapped_column(Boolean, default=False)  # 响应超时: no answer by response_due_at
     solved: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     satisfaction: Mapped[int | None] = mapped_column(Integer, nullable=True)  # 1–5 at follow-up (回访)
     inconsistent: Mapped[bool] = mapped_column(Boolean, default=False)  # e.g. closed before created (imports)

@@ -26,7 +26,7 @@ from chengyun.cases import lifecycle, sla
 from chengyun.cases.calendar import WorkCalendar
 from chengyun.cases.models import Case, CaseEvent, DispatchRule
 from chengyun.core.db import utcnow
-from chengyun.core.errors import InvalidInput, NotFound
+from chengyun.core.errors import Conflict, InvalidInput, NotFound
 from chengyun.core.settings import Settings
 from chengyun.tenancy.models import AdminUnit, Department
 
@@ -221,7 +221,8 @@ def create_case(
         rule = route(session, desk, case)
         if rule is not None:
             transition(session, desk, case.id, "dispatch", department_id=rule.department_id, actor="dispatch-rules",
-                       reason=f"rule {rule.id}" + (f" ({rule.note})" if rule.note else ""), audit_it=False)
+                       reason=f"rule {rule.id}" + (f" ({rule.note})" if rule.note else ""), audit_it=False,
+                       at=case.created_at)  # dispatched on intake, also when the intake time is given
     session.flush()
     audit.record(session, "case.create", target_type="case", target_id=case.id, tenant_id=tenant_id,
                  detail={"channel": channel, "category": category, "department": case.department_id})
@@ -297,10 +298,14 @@ def transition(
         case.reopened_count += 1
         detail["was_resolved_at"] = case.resolved_at.isoformat() if case.resolved_at else None
         case.resolved_at = case.closed_at = case.followed_up_at = None
+        case.solved = case.satisfaction = None  # the earlier follow-up rated a resolution that did not hold
     elif action == "cancel" and duplicate_of:
         if duplicate_of == case.id:
             raise InvalidInput("duplicate_of: a case cannot duplicate itself", fix="name the original case")
-        get_case(session, duplicate_of)
+        original = get_case(session, duplicate_of)
+        if original.status == "cancelled":
+            raise Conflict(f"duplicate_of: case {duplicate_of} is itself cancelled",
+                           fix=f"name the case it duplicates ({original.duplicate_of or 'see its history'})")
         case.duplicate_of = duplicate_of
         detail["duplicate_of"] = duplicate_of
     if to is not None:
