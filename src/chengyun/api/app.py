@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import re
 import time
@@ -25,12 +27,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from chengyun import __version__
 from chengyun.accounts.access import Throttle
 from chengyun.accounts.views import audit_router, auth_router, users_router
+from chengyun.cases.open311 import open311_router
+from chengyun.cases.views import router as cases_router
 from chengyun.core.db import get_engine, migrate
 from chengyun.core.errors import ChengyunError, InvalidInput, NotFound, TooManyRequests, Unauthorized
 from chengyun.core.logging import request_id_var
 from chengyun.core.settings import Settings, get_settings
-from chengyun.cases.open311 import open311_router
-from chengyun.cases.views import router as cases_router
 from chengyun.indicators.views import router as indicators_router
 from chengyun.tenancy.views import router as tenancy_router
 from chengyun.web.pages import error_page
@@ -181,6 +183,30 @@ def _operation_id(route: APIRoute) -> str:
     return route.name
 
 
+def _tick_once(app: FastAPI) -> None:
+    from chengyun.cases.escalation import matrix_for, run_tick
+    from chengyun.cases.views import case_desk_for
+    from chengyun.core.db import transaction, utcnow
+
+    settings: Settings = app.state.settings
+    with transaction(app.state.session_factory) as session:
+        session.info["actor"] = "sla-tick"
+        result = run_tick(session, case_desk_for(app), now=utcnow(), matrix=matrix_for(settings))
+    log.info("case SLA tick: %s", result.to_dict())
+
+
+async def _tick_forever(app: FastAPI) -> None:
+    """The case SLA tick every ``case_tick_minutes`` while the server runs; a failed tick is logged, not fatal."""
+    from starlette.concurrency import run_in_threadpool
+
+    while True:
+        await asyncio.sleep(app.state.settings.case_tick_minutes * 60)
+        try:
+            await run_in_threadpool(_tick_once, app)
+        except Exception:  # the next tick tries again; the error is in the log with its traceback
+            log.exception("case SLA tick failed")
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The chengyun app for ``settings`` (default: from the environment); migrations run at startup."""
     settings = settings or get_settings()
@@ -189,7 +215,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         migrate(settings)
         app.state.session_factory = sessionmaker(bind=get_engine(settings.db_url), expire_on_commit=False)
+        ticker = asyncio.create_task(_tick_forever(app)) if settings.case_tick_minutes > 0 else None
         yield
+        if ticker is not None:
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticker
 
     app = FastAPI(
         title="城运 chengyun",

@@ -55,12 +55,17 @@ YAML_MEDIA = "application/yaml"
 RULES_FIX = "see GET /api/v1/cases/categories, GET /api/v1/tenants and GET /api/v1/departments"
 
 
-def case_desk(request: Request) -> CaseDesk:
+def case_desk_for(app: Any) -> CaseDesk:
     """The app's case desk (SLA policy, calendar, categories), built on first use from the app's settings."""
-    desk: CaseDesk | None = getattr(request.app.state, "case_desk", None)
+    desk: CaseDesk | None = getattr(app.state, "case_desk", None)
     if desk is None:  # two first requests at once build it twice; both are the same, the last one is kept
-        desk = request.app.state.case_desk = CaseDesk.for_settings(request.app.state.settings)
+        desk = app.state.case_desk = CaseDesk.for_settings(app.state.settings)
     return desk
+
+
+def case_desk(request: Request) -> CaseDesk:
+    """The case desk of the request's app."""
+    return case_desk_for(request.app)
 
 
 DeskDep = Annotated[CaseDesk, Depends(case_desk)]

@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(5, ge=1, description="failed logins in a row before an account is locked")
     login_lockout_minutes: float = Field(15, gt=0, description="how long a locked account stays locked")
     cookie_secure: bool = Field(False, description="mark the session cookie Secure (set it behind HTTPS)")
+    case_tick_minutes: float = Field(
+        5, ge=0, description="how often the server runs the case SLA tick (breaches, escalation); 0: never "
+        "(then run `chengyun cases tick` from cron)"
+    )
 
     @model_validator(mode="after")
     def _defaults(self) -> Settings:

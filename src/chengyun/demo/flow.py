@@ -21,6 +21,8 @@ from chengyun.indicators.catalog import available_packs
 from chengyun.indicators.inputs import manual_nodes, set_input
 from chengyun.indicators.service import evaluate
 
+DISTRICT_PACK = "chengyun-operations"  # entirely computed from data, so it needs no district figures
+
 
 @dataclass
 class DemoResult:
@@ -77,10 +79,13 @@ def run_demo(*, settings: Settings, scale: str, seed: int, console: Console, tod
     result = DemoResult(city=summary.city_id, periods=summary.periods, rows=dict(summary.rows))
     console.print("评价周期 periods evaluated: " + ", ".join(p.label + (" (to date)" if p.end > (today or date.today()) else "") for p in summary.periods))
     packs = list(available_packs())
+    # each district too, on the operations pack, for the last two periods: the overview compares districts
+    district_periods = summary.periods[-2:]
     engine = connect(settings)
     try:
         with _progress(console) as progress, session_scope(settings) as session:
-            task = progress.add_task("评价 evaluating", total=len(packs) * len(summary.periods))
+            task = progress.add_task("评价 evaluating", total=len(packs) * len(summary.periods)
+                                     + len(summary.districts) * len(district_periods))
             for per in summary.periods:
                 cache: dict[tuple[str, str, str], Any] = {}  # the packs of one period share measure results
                 for pack_id in packs:
@@ -89,6 +94,13 @@ def run_demo(*, settings: Settings, scale: str, seed: int, console: Console, tod
                                    tenant_id=summary.city_id, period=per.clipped(today or date.today()), cache=cache)
                     session.commit()
                     result.runs[(pack_id, per.label)] = run.id
+                    progress.advance(task)
+            for per in district_periods:
+                for district in summary.districts:
+                    progress.update(task, description=f"评价 evaluating {DISTRICT_PACK} {district} {per.label}")
+                    evaluate(session=session, settings=settings, engine=engine, pack_id=DISTRICT_PACK,
+                             tenant_id=district, period=per.clipped(today or date.today()))
+                    session.commit()
                     progress.advance(task)
     finally:
         engine.close()
