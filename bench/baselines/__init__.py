@@ -24,7 +24,11 @@ COLUMNS: dict[str, dict[str, str]] = {
         "retired_at": "TIMESTAMP",
     },
     "cases": {
+        "tenant": "VARCHAR",
+        "case_id": "VARCHAR",
         "channel": "VARCHAR",
+        "category": "VARCHAR",
+        "reporter_hash": "VARCHAR",
         "created_at": "TIMESTAMP",
         "response_due_at": "TIMESTAMP",
         "responded_at": "TIMESTAMP",
@@ -33,6 +37,9 @@ COLUMNS: dict[str, dict[str, str]] = {
         "solved": "BOOLEAN",
         "satisfaction": "TINYINT",
         "returned_count": "SMALLINT",
+        "reopened_count": "SMALLINT",
+        "inconsistent": "BOOLEAN",
+        "version_at": "TIMESTAMP",
     },
     "datasets": {
         "dataset_id": "VARCHAR",
@@ -62,6 +69,8 @@ COLUMNS: dict[str, dict[str, str]] = {
 }
 # registries (dimensions) and their entity id: read as they stood at the period end, the latest row of each id
 KEYS = {"assets": "asset_id", "datasets": "dataset_id", "services": "service_id"}
+# facts whose rows change (a case is resolved after it is created): the latest version of each id counts
+VERSIONS = {"cases": ("case_id", "version_at")}
 # the time column of each table: within the period for facts, before the period end for registries (as of)
 TIME = {
     "telemetry": "ts",
@@ -82,6 +91,7 @@ PROACTIVE = ("iot-alarm", "grid")  # channels where the city finds the problem i
 MOBILE = ("app", "miniprogram")
 HIGH = ("high", "critical")
 OUTAGE_FACTOR = 3  # a reporting gap longer than three expected intervals is an outage
+REPEAT_DAYS = 30  # the same citizen and category again within this many days is a repeat case (重办)
 
 
 @dataclass(frozen=True)
@@ -158,14 +168,15 @@ def finish(parts: dict[str, dict[str, Any]], population: int | None) -> dict[str
     v["infra.data_completeness"] = None if got is None or not exp else min(float(got) / float(exp), 1.0)
     v["infra.outage_mttr_hours"] = _mean_outage(parts.get("telemetry", {}))
     # cases (一网统管 / 12345)
-    v["cases.response_rate"] = _ratio(cas.get("responded_ontime"), cas.get("rows"))
-    v["cases.ontime_closure_rate"] = _ratio(cas.get("ontime"), cas.get("consistent"))
+    v["cases.response_rate"] = _ratio(cas.get("responded_ontime"), cas.get("response_limited"))
+    v["cases.ontime_closure_rate"] = _ratio(cas.get("ontime"), cas.get("due_resolved"))
     v["cases.closure_rate"] = _ratio(cas.get("resolved"), cas.get("rows"))
     v["cases.resolution_rate"] = _ratio(cas.get("solved"), cas.get("asked"))
     v["cases.satisfaction_rate"] = _ratio(cas.get("satisfied"), cas.get("rated"))
     v["cases.mean_resolution_hours"] = _ratio(cas.get("hours"), cas.get("consistent"))
     v["cases.proactive_rate"] = _ratio(cas.get("proactive"), cas.get("rows"))
     v["cases.return_rate"] = _ratio(cas.get("returned"), cas.get("rows"))
+    v["cases.repeat_rate"] = _ratio(cas.get("repeated"), cas.get("rows"))
     # data resources (数据资源)
     v["data.catalog_coverage"] = _ratio(dst.get("catalogued"), dst.get("rows"))
     v["data.open_rate"] = _ratio(dst.get("open"), dst.get("rows"))

@@ -13,7 +13,19 @@ import numpy as np
 import pandas as pd
 import pyarrow.dataset as ds
 
-from . import COLUMNS, HIGH, KEYS, MOBILE, OUTAGE_FACTOR, PROACTIVE, TIME, Window, finish
+from . import (
+    COLUMNS,
+    HIGH,
+    KEYS,
+    MOBILE,
+    OUTAGE_FACTOR,
+    PROACTIVE,
+    REPEAT_DAYS,
+    TIME,
+    VERSIONS,
+    Window,
+    finish,
+)
 
 
 def read(w: Window, table: str, asof: bool = False) -> pd.DataFrame:
@@ -32,6 +44,9 @@ def read(w: Window, table: str, asof: bool = False) -> pd.DataFrame:
     df = df.loc[keep]
     if key:
         df = df.sort_values(time, kind="stable").drop_duplicates(key, keep="last")
+    if table in VERSIONS:
+        vkey, version = VERSIONS[table]
+        df = df.sort_values(version, kind="stable").drop_duplicates([vkey], keep="last")
     return df
 
 
@@ -109,15 +124,33 @@ def assets(w: Window) -> dict[str, Any]:
     }
 
 
+def _repeated(w: Window, c: pd.DataFrame) -> pd.Series:
+    """Cases reopened, or repeating an earlier case of the same citizen and category in the same unit within
+    REPEAT_DAYS (earlier cases looked up in all cases before the end)."""
+    h = read(w, "cases", asof=True)
+    keys = ["tenant", "reporter_hash", "category"]
+    h = h.loc[h["reporter_hash"].notna() & h["category"].notna(), [*keys, "created_at"]]
+    p = c.loc[c["reporter_hash"].notna() & c["category"].notna(), ["case_id", *keys, "created_at"]]
+    pair = p.astype({k: object for k in keys}).merge(h.astype({k: object for k in keys}), on=keys,
+                                                     suffixes=("", "_h"))
+    gap = epoch(pair["created_at"]) - epoch(pair["created_at_h"])
+    hit = set(pair.loc[(gap > 0) & (gap <= REPEAT_DAYS * 86400.0), "case_id"].astype(object))
+    reopened = c["reopened_count"].astype("float64").fillna(0) > 0
+    return reopened | c["case_id"].astype(object).isin(hit)
+
+
 def cases(w: Window) -> dict[str, Any]:
     """Counts and durations behind every case measure."""
     c = read(w, "cases")
-    consistent = c["resolved_at"].notna() & (c["resolved_at"] >= c["created_at"])
+    flagged = _is(c["inconsistent"])
+    consistent = c["resolved_at"].notna() & (c["resolved_at"] >= c["created_at"]) & ~flagged
     hours = (epoch(c["resolved_at"]) - epoch(c["created_at"])) / 3600.0
     return {
         "rows": len(c),
         "responded_ontime": int((c["responded_at"] <= c["response_due_at"]).sum()),
+        "response_limited": int(c["response_due_at"].notna().sum()),
         "consistent": int(consistent.sum()),
+        "due_resolved": int((consistent & c["due_at"].notna()).sum()),
         "ontime": int((consistent & (c["resolved_at"] <= c["due_at"])).sum()),
         "resolved": int(c["resolved_at"].notna().sum()),
         "solved": int(_is(c["solved"]).sum()),
@@ -127,6 +160,7 @@ def cases(w: Window) -> dict[str, Any]:
         "hours": _sum(hours[consistent.to_numpy()]),
         "proactive": int(c["channel"].isin(PROACTIVE).sum()),
         "returned": int((c["returned_count"].astype("float64") > 0).sum()),
+        "repeated": int(_repeated(w, c).sum()) if len(c) else 0,
     }
 
 

@@ -12,7 +12,19 @@ from typing import Any
 
 import duckdb
 
-from . import COLUMNS, HIGH, KEYS, MOBILE, OUTAGE_FACTOR, PROACTIVE, TIME, Window, finish
+from . import (
+    COLUMNS,
+    HIGH,
+    KEYS,
+    MOBILE,
+    OUTAGE_FACTOR,
+    PROACTIVE,
+    REPEAT_DAYS,
+    TIME,
+    VERSIONS,
+    Window,
+    finish,
+)
 
 
 def _q(s: str) -> str:
@@ -41,6 +53,9 @@ def relation(w: Window, table: str, asof: bool = False) -> str:
         if table in KEYS
         else ""
     )
+    if table in VERSIONS:
+        key, version = VERSIONS[table]
+        latest = f" QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {version} DESC) = 1"
     return (
         f"(SELECT {', '.join(cols)} FROM read_parquet([{', '.join(_q(f) for f in files)}], hive_partitioning = false) "
         f"WHERE tenant IN {_in(w.tenants)}{since} AND {col} < {_ts(w.end)}{latest})"
@@ -83,12 +98,22 @@ FROM {relation(w, "assets", asof=True)}"""
 
 
 def cases(w: Window) -> str:
-    """Counts and durations behind every case measure."""
-    consistent = "resolved_at >= created_at"  # NULL resolved_at is never consistent
+    """Counts and durations behind every case measure, and repeats: reopened, or the same citizen and category
+    in the same unit within REPEAT_DAYS after an earlier case (looked up in all cases before the end)."""
+    # NULL resolved_at is never consistent; rows an import flagged are left out of durations
+    consistent = "resolved_at >= created_at AND NOT coalesce(inconsistent, false)"
     return f"""
+WITH c AS MATERIALIZED {relation(w, "cases")},
+h AS (SELECT tenant, reporter_hash, category, created_at FROM {relation(w, "cases", asof=True)}
+      WHERE reporter_hash IS NOT NULL AND category IS NOT NULL),
+rep AS (SELECT DISTINCT c.case_id FROM c JOIN h ON c.tenant = h.tenant AND c.reporter_hash = h.reporter_hash
+        AND c.category = h.category AND h.created_at < c.created_at
+        AND epoch(c.created_at) - epoch(h.created_at) <= {REPEAT_DAYS} * 86400.0)
 SELECT count(*) AS rows,
   count(*) FILTER (WHERE responded_at <= response_due_at) AS responded_ontime,
+  count(response_due_at) AS response_limited,
   count(*) FILTER (WHERE {consistent}) AS consistent,
+  count(*) FILTER (WHERE {consistent} AND due_at IS NOT NULL) AS due_resolved,
   count(*) FILTER (WHERE {consistent} AND resolved_at <= due_at) AS ontime,
   count(resolved_at) AS resolved,
   count(*) FILTER (WHERE solved) AS solved,
@@ -97,8 +122,9 @@ SELECT count(*) AS rows,
   count(satisfaction) AS rated,
   sum((epoch(resolved_at) - epoch(created_at)) / 3600.0) FILTER (WHERE {consistent}) AS hours,
   count(*) FILTER (WHERE channel IN {_in(PROACTIVE)}) AS proactive,
-  count(*) FILTER (WHERE returned_count > 0) AS returned
-FROM {relation(w, "cases")}"""
+  count(*) FILTER (WHERE returned_count > 0) AS returned,
+  count(*) FILTER (WHERE coalesce(reopened_count, 0) > 0 OR case_id IN (SELECT case_id FROM rep)) AS repeated
+FROM c"""
 
 
 def datasets(w: Window) -> str:

@@ -11,6 +11,7 @@ from rich.markup import escape
 
 from chengyun.accounts.cli import audit_app, tokens_app, users_app
 from chengyun.analytics.cli import app as measures_app
+from chengyun.cases.cli import app as cases_app
 from chengyun.cli.common import WorkspaceOpt, console, err_console, open_workspace
 from chengyun.core.errors import ChengyunError
 from chengyun.demo.cli import demo_cmd
@@ -61,6 +62,7 @@ app.add_typer(measures_app, name="measures")
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(audit_app, name="audit")
+app.add_typer(cases_app, name="cases")
 
 
 def main() -> None:
