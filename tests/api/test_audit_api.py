@@ -287,6 +287,13 @@ WRITES: dict[tuple[str, str], tuple[Write, str]] = {
         ),
         "case.cancel",
     ),
+    ("POST", "/cases/{case_id}/actions"): (  # the console's form, sent here with a bearer token (no CSRF needed)
+        lambda c, s, h: c.post(
+            f"/cases/{_new_case(c)}/actions", data={"action": "cancel", "reason": "重复"}, headers=h,
+            follow_redirects=False,
+        ),
+        "case.cancel",
+    ),
     ("POST", "/api/v1/dispatch-rules"): (
         lambda c, s, h: c.post("/api/v1/dispatch-rules", json=_rule_body(_dept(s)), headers=h),
         "dispatch_rule.create",

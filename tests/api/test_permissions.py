@@ -231,12 +231,16 @@ def _fresh_rule(w: World) -> int:
 
 
 def _case(w: World, name: str) -> Req:
-    body = {"tenant": TARGET, "channel": "hotline", "category": "E0101", "description": "井盖缺失"}
+    body = {"tenant": TARGET, "channel": "hotline", "category": "P0101", "description": "井盖缺失"}
     return Req("POST", "/api/v1/cases", json=body)
 
 
 def _extend(w: World, name: str) -> Req:
     return Req("POST", f"/api/v1/cases/{w.case_id}/actions", json={"action": "extend", "reason": "协调", "amount": 1})
+
+
+def _console_extend(w: World, name: str) -> Req:
+    return Req("POST", f"/cases/{w.case_id}/actions", data={"action": "extend", "reason": "协调", "amount": "1"})
 
 
 def _rule(w: World, name: str) -> Req:
@@ -358,11 +362,18 @@ ROUTES: dict[tuple[str, str], Case] = {
             ("GET", "requests/{service_request_id}.{fmt}", lambda w, n: Req("GET", f"/open311/v2/requests/{w.case_id}.json")),
             ("POST", "requests.{fmt}", lambda w, n: Req(
                 "POST", "/open311/v2/requests.json",
-                data={"service_code": "E0101", "lat": "30.1", "long": "120.2", "description": "井盖缺失"})),
+                data={"service_code": "P0101", "lat": "30.1", "long": "120.2", "description": "井盖缺失"})),
         )
     },
     # the console: the city overview of one unit, and the sections not built yet
     ("GET", "/overview"): Case("unit", _get("/overview", unit=TARGET), STAFF, shows=TARGET_NAME),
+    # the case console (案件工作台): staff read, those who handle cases act through the page's forms
+    # the filter leaves out the cases other rows of this table create (P0101), so T's case is on the first page
+    ("GET", "/cases"): Case("list", _get("/cases", category="E01"), STAFF, shows=CASE_TEXT),
+    ("GET", "/cases/{case_id}"): Case(
+        "unit", lambda w, n: Req("GET", f"/cases/{w.case_id}"), STAFF, shows=CASE_TEXT
+    ),
+    ("POST", "/cases/{case_id}/actions"): Case("unit", _console_extend, CASE_WRITERS, ok=303),
     **{
         ("GET", f"/{key}"): Case("any", _get(f"/{key}"), STAFF)
         for key in ("infrastructure", "data", "systems", "portal", "security", "contracts")

@@ -16,6 +16,7 @@ import httpx
 import pytest
 import uvicorn
 from fastapi.testclient import TestClient
+from sqlalchemy import delete, select
 
 from chengyun.accounts.service import add_user
 from chengyun.analytics.engine import connect
@@ -23,6 +24,7 @@ from chengyun.api.app import create_app
 from chengyun.core.db import session_scope
 from chengyun.core.periods import parse_period
 from chengyun.core.settings import Settings
+from chengyun.indicators.models import EvaluationRun, NodeResult
 from chengyun.indicators.service import evaluate
 from tests.conftest import DEMO_TODAY
 
@@ -82,6 +84,10 @@ def console_city(demo_workspace: Settings, tmp_path_factory: pytest.TempPathFact
                          period=parse_period(period).clipped(DEMO_TODAY))
     finally:
         engine.close()
+    with session_scope(settings) as s:  # one district without runs, for the empty state
+        runs = select(EvaluationRun.id).where(EvaluationRun.tenant_id == UNEVALUATED)
+        s.execute(delete(NodeResult).where(NodeResult.run_id.in_(runs)))
+        s.execute(delete(EvaluationRun).where(EvaluationRun.tenant_id == UNEVALUATED))
     return settings
 
 
@@ -91,6 +97,8 @@ def city_app(console_city: Settings) -> Iterator[TestClient]:
     with TestClient(create_app(console_city)) as client:
         yield client
 
+
+UNEVALUATED = "linjiang.d03"  # the demo evaluates every district; the copy forgets this one's runs
 
 HTML = {"accept": "text/html,application/xhtml+xml"}  # what a browser asks for: errors come back as pages
 

@@ -35,6 +35,7 @@ from chengyun.core.logging import request_id_var
 from chengyun.core.settings import Settings, get_settings
 from chengyun.indicators.views import router as indicators_router
 from chengyun.tenancy.views import router as tenancy_router
+from chengyun.web.cases import router as cases_pages_router
 from chengyun.web.pages import error_page
 from chengyun.web.pages import router as pages_router
 
@@ -241,7 +242,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _internal_error)
     routers = (auth_router, users_router, audit_router, indicators_router, tenancy_router, cases_router,
-               open311_router, pages_router)
+               open311_router, cases_pages_router, pages_router)
     for router in routers:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

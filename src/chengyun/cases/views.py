@@ -8,8 +8,7 @@ the units above the caller's too (a district's case may go to a city bureau, 市
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -40,6 +39,7 @@ from chengyun.cases.schemas import (
 from chengyun.cases.service import CaseDesk
 from chengyun.core.db import utcnow
 from chengyun.core.errors import InvalidInput, NotFound
+from chengyun.core.scoping import unscoped
 from chengyun.tenancy.models import AdminUnit, Department
 from chengyun.tenancy.service import get_unit, subtree
 
@@ -71,15 +71,8 @@ def case_desk(request: Request) -> CaseDesk:
 DeskDep = Annotated[CaseDesk, Depends(case_desk)]
 
 
-@contextmanager
-def acting_as_system(session: Session) -> Iterator[Session]:
-    """Lift the caller's scope for a step the platform takes itself (rules and departments of higher units)."""
-    scope = session.info.pop("scope", None)
-    try:
-        yield session
-    finally:
-        if scope is not None:
-            session.info["scope"] = scope
+# Lift the caller's scope for a step the platform takes itself (rules and departments of higher units).
+acting_as_system = unscoped
 
 
 def _chain(session: Session, unit_id: str) -> list[str]:
