@@ -50,8 +50,8 @@ DESCRIPTIONS = ["小区门口垃圾堆放两天无人清运，气味很大", "�
 BASELINE_TABLE = "bench_intake_cases"
 TARGET_P95_MS = 50.0
 CONNECTIONS = 256  # the load generator's connections at most (the server's thread pool has 40 threads)
-# the last line of a logged traceback, up to the SQL statement SQLAlchemy appends
-EXCEPTION_RE = re.compile(r"^((?:[a-z_0-9]+\.)*[A-Za-z_]*(?:Error|Exception|Timeout)\b.*?)(?: \[SQL:.*)?$")
+# the last line of a logged traceback, without the SQL statement and the link SQLAlchemy append
+EXCEPTION_RE = re.compile(r"^((?:[a-z_0-9]+\.)*[A-Za-z_]*(?:Error|Exception|Timeout)\b.*?)(?: \[SQL:.*| \(Background on this error.*)?$")
 
 
 def case_body(rnd: random.Random) -> dict[str, Any]:
