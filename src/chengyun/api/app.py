@@ -27,6 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from chengyun import __version__
 from chengyun.accounts.access import Throttle
 from chengyun.accounts.views import audit_router, auth_router, users_router
+from chengyun.api.deps import commit_in_view
 from chengyun.cases.open311 import open311_router
 from chengyun.cases.views import router as cases_router
 from chengyun.core.db import get_engine, migrate
@@ -246,6 +247,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in routers:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    for route in app.routes:
+        if isinstance(route, APIRoute):
+            commit_in_view(route)
     ids = [r.name for r in app.routes if isinstance(r, APIRoute) and r.include_in_schema]
     dupes = sorted({i for i in ids if ids.count(i) > 1})
     assert not dupes, f"operation ids must be unique across routers: {dupes}"

@@ -7,10 +7,13 @@ A write through such a session that did not record its own audit entry gets a ge
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Request, Security
+from fastapi.routing import APIRoute
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
@@ -113,6 +116,21 @@ SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
+def finish(session: Session) -> None:
+    """Commit a request's work: a write that recorded no audit entry of its own gets a generic one first.
+
+    Called in the view's own thread as soon as it returns (``commit_in_view``), and again, harmlessly, when the
+    dependency closes. Committing before the response is serialised matters: serialising a sync view's answer
+    waits for a free worker thread, and a transaction held across that wait keeps its connection and write lock
+    (SQLite's, or the audit head's row lock) while every thread may be waiting for them.
+    """
+    write = session.info.pop("write", None)
+    if write is not None and not session.info.get("audited"):
+        method, path, params = write
+        audit.record(session, f"{method} {path}", detail={"path_params": params})
+    session.commit()
+
+
 def scoped(permission: str) -> Any:
     """A dependency giving a session that sees only the caller's units for ``permission`` (403 if none)."""
 
@@ -121,15 +139,33 @@ def scoped(permission: str) -> Any:
         with transaction(_factory(request)) as session:
             session.info.update(request_context(request), scope=principal.scope(permission), actor=principal.name,
                                 principal=principal, permission=permission)
-            yield session
-            if request.method not in SAFE_METHODS and not session.info.get("audited"):
+            if request.method not in SAFE_METHODS:
                 route = request.scope.get("route")
-                audit.record(session, f"{request.method} {getattr(route, 'path', request.url.path)}",
-                             detail={"path_params": dict(request.path_params)})
+                session.info["write"] = (request.method, getattr(route, "path", request.url.path),
+                                         dict(request.path_params))
+            yield session
+            finish(session)
 
     # read by the route-coverage test: every route names its permission
     scoped_session.__permission__ = permission  # type: ignore[attr-defined]
     return Depends(scoped_session, scope="function")
+
+
+def commit_in_view(route: APIRoute) -> None:
+    """Make a sync view commit its sessions in its own thread, before FastAPI serialises the answer."""
+    call = route.dependant.call
+    if call is None or inspect.iscoroutinefunction(call):
+        return
+
+    @functools.wraps(call)
+    def committed(*args: Any, **kwargs: Any) -> Any:
+        result = call(*args, **kwargs)
+        for value in kwargs.values():
+            if isinstance(value, Session):
+                finish(value)
+        return result
+
+    route.dependant.call = committed
 
 
 def principal_of(session: Session) -> Principal:
