@@ -20,7 +20,18 @@ from chengyun.core.db import migrate
 from chengyun.core.settings import Settings
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+def _shared() -> Path:
+    """The third-party test data: CHENGYUN_TEST_SHARED, else ``shared/`` beside the checkout, else /work/shared."""
+    candidates = [os.environ.get("CHENGYUN_TEST_SHARED"), Path(__file__).resolve().parents[1].parent / "shared",
+                  "/work/shared"]
+    for c in candidates:
+        if c and (Path(c) / "data").is_dir():
+            return Path(c)
+    return Path(__file__).resolve().parents[1].parent / "shared"
+
+
+SHARED = _shared()
 DEMO_TODAY = date(2026, 11, 26)
 
 
