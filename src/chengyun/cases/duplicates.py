@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from chengyun.accounts import audit
 from chengyun.cases.models import Case
-from chengyun.cases.service import CaseDesk, _actor, _ancestors, _event, get_case, transition
+from chengyun.cases.service import CaseDesk, _actor, _event, ancestors, get_case, transition
 from chengyun.core.errors import Conflict, InvalidInput
 
 EARTH_RADIUS_M = 6_371_008.8  # mean Earth radius (IUGG), the sphere the haversine distance is measured on
@@ -51,7 +51,7 @@ def bounding_box(lat: float, lon: float, radius_m: float) -> tuple[float, float,
 
 def same_branch(session: Session, a: str, b: str) -> bool:
     """Whether one of the two units is the other or an ancestor of it."""
-    return a in _ancestors(session, b) or b in _ancestors(session, a)
+    return a in ancestors(session, b) or b in ancestors(session, a)
 
 
 def suggest_duplicates(session: Session, case_id: str, *, radius_m: float = 200, window_hours: float = 72

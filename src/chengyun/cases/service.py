@@ -27,8 +27,10 @@ from chengyun.cases.calendar import WorkCalendar
 from chengyun.cases.models import Case, CaseEvent, DispatchRule
 from chengyun.core.db import utcnow
 from chengyun.core.errors import Conflict, InvalidInput, NotFound
+from chengyun.core.scoping import unscoped
 from chengyun.core.settings import Settings
 from chengyun.tenancy.models import AdminUnit, Department
+from chengyun.tenancy.service import subtree
 
 CHANNELS: dict[str, tuple[str, str]] = {
     "hotline": ("12345热线", "12345 hotline"),
@@ -142,22 +144,45 @@ def _hours_match(spec: str | None, local: datetime) -> bool:
     return a <= t < b if a <= b else (t >= a or t < b)  # a span that wraps midnight
 
 
-def _ancestors(session: Session, unit_id: str) -> list[str]:
-    out, seen = [], set()
+# Case handling reaches past the caller's scope in two places, on purpose: the dispatch rules of the units above a
+# case apply to it, and a case may go to a department of its unit, of a unit above or of a unit below. Those reads
+# lift the session's scope (``unscoped``) and never answer the caller with what they read.
+
+
+def ancestors(session: Session, unit_id: str) -> list[str]:
+    """The unit and every unit above it, nearest first."""
+    out: list[str] = []
     current: str | None = unit_id
-    while current and current not in seen:
-        seen.add(current)
-        out.append(current)
-        current = session.scalar(select(AdminUnit.parent_id).where(AdminUnit.id == current))
+    with unscoped(session):
+        while current and current not in out:
+            out.append(current)
+            current = session.scalar(select(AdminUnit.parent_id).where(AdminUnit.id == current))
     return out
+
+
+def reachable_units(session: Session, unit_id: str) -> set[str]:
+    """The units whose departments may handle a case of ``unit_id``: it, those above it and those below it."""
+    with unscoped(session):
+        return set(ancestors(session, unit_id)) | {u.id for u in subtree(session=session, unit_id=unit_id)}
+
+
+def reachable_department(session: Session, department_id: str, unit_id: str) -> Department | None:
+    """The department if a case of ``unit_id`` may go to it, else None."""
+    with unscoped(session):
+        dept = session.get(Department, department_id)
+    if dept is None or dept.tenant_id not in reachable_units(session, unit_id):
+        return None
+    return dept
 
 
 def route(session: Session, desk: CaseDesk, case: Case) -> DispatchRule | None:
     """The first enabled dispatch rule (by position) of the case's unit or an ancestor that matches it."""
-    chain = _ancestors(session, case.tenant_id)
+    chain = ancestors(session, case.tenant_id)
     local = case.created_at.replace(tzinfo=ZoneInfo("UTC")).astimezone(ZoneInfo(desk.tz))
-    rules = session.scalars(select(DispatchRule).where(DispatchRule.tenant_id.in_(chain), DispatchRule.enabled)
-                            .order_by(DispatchRule.position, DispatchRule.id))
+    with unscoped(session):
+        rules = list(session.scalars(select(DispatchRule).where(DispatchRule.tenant_id.in_(chain),
+                                                                DispatchRule.enabled)
+                                     .order_by(DispatchRule.position, DispatchRule.id)))
     for r in rules:
         if not fnmatch.fnmatchcase(case.category or "", r.category or "*"):
             continue
@@ -264,9 +289,9 @@ def transition(
     if action == "dispatch":
         if not department_id:
             raise InvalidInput("department: dispatch needs a department", fix="send department (a department id)")
-        dept = session.get(Department, department_id)
-        if dept is None:
-            raise NotFound(f"department: no department {department_id!r}", fix="see GET /api/v1/departments")
+        if reachable_department(session, department_id, case.tenant_id) is None:
+            raise NotFound(f"department: no department {department_id!r} for the cases of {case.tenant_id!r}",
+                           fix="choose a department of the case's unit or of a unit above or below it")
         case.department_id, case.dispatched_at = department_id, now
     elif action == "receive":
         case.responded_at = case.responded_at or now

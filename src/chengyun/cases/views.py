@@ -8,7 +8,6 @@ the units above the caller's too (a district's case may go to a city bureau, 市
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -40,7 +39,7 @@ from chengyun.cases.service import CaseDesk
 from chengyun.core.db import utcnow
 from chengyun.core.errors import InvalidInput, NotFound
 from chengyun.core.scoping import unscoped
-from chengyun.tenancy.models import AdminUnit, Department
+from chengyun.tenancy.models import AdminUnit
 from chengyun.tenancy.service import get_unit, subtree
 
 router = APIRouter(prefix="/api/v1", tags=["cases 案件"])
@@ -73,28 +72,6 @@ DeskDep = Annotated[CaseDesk, Depends(case_desk)]
 
 # Lift the caller's scope for a step the platform takes itself (rules and departments of higher units).
 acting_as_system = unscoped
-
-
-def _chain(session: Session, unit_id: str) -> list[str]:
-    """The unit and every unit above it (read without the caller's scope)."""
-    out: list[str] = []
-    current: str | None = unit_id
-    with acting_as_system(session):
-        while current and current not in out:
-            out.append(current)
-            current = session.scalar(select(AdminUnit.parent_id).where(AdminUnit.id == current))
-    return out
-
-
-def _reachable_department(session: Session, department_id: str, unit_id: str) -> Department | None:
-    """The department if a case of ``unit_id`` may go to it: one of the unit, of a unit above or below it."""
-    with acting_as_system(session):
-        dept = session.get(Department, department_id)
-    if dept is None:
-        return None
-    if dept.tenant_id in _chain(session, unit_id) or unit_id in _chain(session, dept.tenant_id):
-        return dept
-    return None
 
 
 def _utc(ts: datetime | None, name: str) -> datetime | None:
@@ -179,16 +156,6 @@ def get_case(case_id: CaseId, session: CasesRead, desk: DeskDep) -> CaseDetail:
     return _detail(session, desk, case)
 
 
-def auto_dispatch(session: Session, desk: CaseDesk, case: Case) -> None:
-    """Dispatch a new case by the first matching rule of its unit or a unit above it; else it waits in triage."""
-    with acting_as_system(session):
-        rule = service.route(session, desk, case)
-        if rule is not None:
-            reason = f"rule {rule.id}" + (f" ({rule.note})" if rule.note else "")
-            service.transition(session, desk, case.id, "dispatch", department_id=rule.department_id,
-                               actor="dispatch-rules", reason=reason, audit_it=False)
-
-
 @router.post("/cases", status_code=status.HTTP_201_CREATED)
 def create_case(body: CaseCreate, session: CasesWrite, desk: DeskDep, response: Response) -> CaseDetail:
     """Accept a case (受理) in a unit of the caller's: its SLA clocks start and the dispatch rules route it."""
@@ -196,8 +163,7 @@ def create_case(body: CaseCreate, session: CasesWrite, desk: DeskDep, response: 
     case = service.create_case(session, desk, tenant_id=body.tenant, channel=body.channel, category=body.category,
                        priority=body.priority, title=body.title, description=body.description, lat=body.lat,
                        lon=body.lon, address=body.address, contact=body.contact, attachments=body.attachments,
-                       external_id=body.external_id, parent_id=body.parent_id, auto_dispatch=False)
-    auto_dispatch(session, desk, case)
+                       external_id=body.external_id, parent_id=body.parent_id)
     response.headers["Location"] = f"/api/v1/cases/{case.id}"
     return _detail(session, desk, case)
 
@@ -208,18 +174,9 @@ def act_on_case(case_id: CaseId, body: CaseAction, session: CasesWrite, desk: De
     case = service.get_case(session, case_id)  # 404 outside the caller's units
     if body.duplicate_of:
         service.get_case(session, body.duplicate_of)
-    lift = body.action == "dispatch" and body.department is not None
-    if lift and body.department is not None:
-        lifecycle.check(body.action, case.status, case.id)  # a wrong move is named before a wrong department
-        if _reachable_department(session, body.department, case.tenant_id) is None:
-            raise NotFound(f"department: no department {body.department!r} for the cases of {case.tenant_id!r}",
-                           fix="choose a department of the case's unit or of a unit above or below it")
-    # a department of a unit above the caller's is out of the caller's scope: the check above stands in for it
-    context: AbstractContextManager[Session] = acting_as_system(session) if lift else nullcontext(session)
-    with context:
-        case = service.transition(session, desk, case.id, body.action, reason=body.reason,
-                                  department_id=body.department, hours=body.amount, solved=body.solved,
-                                  satisfaction=body.satisfaction, duplicate_of=body.duplicate_of)
+    case = service.transition(session, desk, case.id, body.action, reason=body.reason,
+                              department_id=body.department, hours=body.amount, solved=body.solved,
+                              satisfaction=body.satisfaction, duplicate_of=body.duplicate_of)
     return _detail(session, desk, case)
 
 
@@ -233,9 +190,9 @@ def rule_errors(
     errors = []
     if not rule.matches_some(list(desk.categories)):
         errors.append(f"{where}category: {rule.category!r} matches no category code")
-    if rule.area and tenant_id not in _chain(session, rule.area):
+    if rule.area and tenant_id not in service.ancestors(session, rule.area):
         errors.append(f"{where}area: {rule.area!r} is not {tenant_id!r} or a unit below it")
-    if _reachable_department(session, rule.department, tenant_id) is None:
+    if service.reachable_department(session, rule.department, tenant_id) is None:
         errors.append(f"{where}department: no department {rule.department!r} at, above or below {tenant_id!r}")
     return errors
 

@@ -196,14 +196,10 @@ def workbench_page(
 
 def _dispatch_targets(session: Session, case: Case) -> list[tuple[str, str]]:
     """Departments a case may be dispatched to: of its unit, a unit above it or below it (as the API allows)."""
+    units = service.reachable_units(session, case.tenant_id)
     with acting_as_system(session):
-        chain, current = [], case.tenant_id
-        while current and current not in chain:
-            chain.append(current)
-            current = session.scalar(select(AdminUnit.parent_id).where(AdminUnit.id == current))
-        below = [u.id for u in subtree(session=session, unit_id=case.tenant_id)]
         rows = session.execute(select(Department.id, Department.name).where(
-            Department.tenant_id.in_(set(chain) | set(below))).order_by(Department.name)).tuples()
+            Department.tenant_id.in_(units)).order_by(Department.name)).tuples()
         return list(rows)
 
 
