@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import math
 import os
-import platform
 import random
 import re
 import socket
@@ -38,6 +37,9 @@ from typing import Any
 from pydantic import BaseModel
 
 BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH.parent))  # `bench.common` when run as a script
+from bench.common import hardware, pg_schema  # noqa: E402
+
 RESULTS = BENCH / "RESULTS.md"
 MARK = "case-intake"
 CITY = "bench-city"
@@ -405,41 +407,16 @@ def profile(workspace: Path, url: str, token: str, n: int, seed: int) -> dict[st
 # ---- databases, machine, report ---------------------------------------------------------------------------
 
 
-@contextmanager
-def pg_schema(base: str) -> Iterator[str]:
-    """A fresh PostgreSQL schema for the run (its URL sets the search path), dropped afterwards."""
-    from sqlalchemy import create_engine, text
-
-    name = f"bench_intake_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(base)
-    with admin.begin() as c:
-        c.execute(text(f"CREATE SCHEMA {name}"))
-    try:
-        yield f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{name}"
-    finally:
-        from chengyun.core.db import get_engine
-
-        get_engine.cache_clear()
-        with admin.begin() as c:
-            c.execute(text(f"DROP SCHEMA {name} CASCADE"))
-        admin.dispose()
-
-
 def machine() -> str:
-    """CPU model, cores, RAM, OS, Python and the library versions that serve the requests."""
+    """The machine, and the library versions that serve the requests."""
     import sqlite3
 
     import fastapi
     import sqlalchemy
     import uvicorn
 
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor() or "unknown")
-    mem = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
-               if line.startswith("MemTotal"))
-    return (f"{cpu}, {os.cpu_count()} cores, {mem / 1024**2:.1f} GiB RAM, {platform.platform()}, Python "
-            f"{platform.python_version()}, FastAPI {fastapi.__version__}, uvicorn {uvicorn.__version__} (asyncio, "
-            f"h11), SQLAlchemy {sqlalchemy.__version__}, SQLite {sqlite3.sqlite_version}")
+    return (f"{hardware()}, FastAPI {fastapi.__version__}, uvicorn {uvicorn.__version__} (asyncio, h11), "
+            f"SQLAlchemy {sqlalchemy.__version__}, SQLite {sqlite3.sqlite_version}")
 
 
 def load() -> str:
@@ -565,7 +542,7 @@ def main(argv: list[str] | None = None) -> int:
             with eng.connect() as c:
                 pg_version = str(c.execute(text("SHOW server_version")).scalar_one())
             eng.dispose()
-            with pg_schema(base) as url:
+            with pg_schema(base, "bench_intake") as url:
                 runs["PostgreSQL"], prof = run_database("PostgreSQL", url, root, args)
                 if prof:
                     profiles["PostgreSQL"] = prof

@@ -15,14 +15,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import random
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,6 +27,9 @@ from typing import Any
 from sqlalchemy import create_engine, insert, text
 
 BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH.parent))  # `bench.common` when run as a script
+from bench.common import hardware, pg_schema  # noqa: E402
+
 RESULTS = BENCH / "RESULTS.md"
 NOW = datetime(2026, 11, 26, 2, 0)
 STATUSES = [("accepted", 4), ("dispatched", 20), ("in_progress", 57), ("returned", 4), ("suspended", 15)]
@@ -137,36 +137,13 @@ def measure(url: str, n: int, seed: int, workspace: Path) -> dict[str, Any]:
     return out
 
 
-@contextmanager
-def pg_schema(base: str) -> Iterator[str]:
-    """A fresh PostgreSQL schema for the run, dropped afterwards."""
-    name = f"bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(base)
-    with admin.begin() as c:
-        c.execute(text(f"CREATE SCHEMA {name}"))
-    try:
-        yield f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{name}"
-    finally:
-        from chengyun.core.db import get_engine
-
-        get_engine.cache_clear()
-        with admin.begin() as c:
-            c.execute(text(f"DROP SCHEMA {name} CASCADE"))
-        admin.dispose()
-
-
 def machine() -> str:
-    """CPU model, cores, RAM, OS and the database versions."""
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor() or "unknown")
-    mem = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
-               if line.startswith("MemTotal"))
+    """The machine and the database versions."""
     import sqlite3
 
     import sqlalchemy
 
-    return (f"{cpu}, {os.cpu_count()} cores, {mem / 1024**2:.1f} GiB RAM, {platform.platform()}, Python "
-            f"{platform.python_version()}, SQLite {sqlite3.sqlite_version}, SQLAlchemy {sqlalchemy.__version__}")
+    return f"{hardware()}, SQLite {sqlite3.sqlite_version}, SQLAlchemy {sqlalchemy.__version__}"
 
 
 def _secs(r: dict[str, Any], key: str) -> str:
@@ -235,7 +212,7 @@ def main() -> None:
     pg_version = None
     base = os.environ.get("CHENGYUN_TEST_DATABASE_URL")
     if base:
-        with pg_schema(base) as url, tempfile.TemporaryDirectory(prefix="cases-tick-") as tmp:
+        with pg_schema(base, "bench") as url, tempfile.TemporaryDirectory(prefix="cases-tick-") as tmp:
             runs["PostgreSQL"] = measure(url, args.rows, args.seed, Path(tmp))
             with create_engine(base).connect() as c:
                 pg_version = str(c.execute(text("SHOW server_version")).scalar_one())
@@ -250,5 +227,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(BENCH.parent))
     main()
