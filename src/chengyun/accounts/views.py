@@ -32,6 +32,7 @@ from chengyun.api.pagination import Page, PageDep
 from chengyun.core.db import utcnow
 from chengyun.core.errors import NotFound
 from chengyun.core.scoping import unscoped
+from chengyun.core.types import naive_utc
 
 auth_router = APIRouter(prefix="/api/v1", tags=["accounts 账号"])
 users_router = APIRouter(prefix="/api/v1", tags=["accounts 账号"])
@@ -215,7 +216,7 @@ def list_audit(
 ) -> Page[AuditRead]:
     """Audit entries in the caller's units, newest first."""
     items, total = audit.list_entries(session, actor=actor, action=action, tenant=tenant, target_type=target_type,
-                                      target_id=target_id, since=_naive(since), until=_naive(until),
+                                      target_id=target_id, since=naive_utc(since, "since"), until=naive_utc(until, "until"),
                                       limit=page.limit, offset=page.offset)
     return Page[AuditRead](items=[AuditRead.model_validate(e, from_attributes=True) for e in items], total=total,
                            limit=page.limit, offset=page.offset)
@@ -226,12 +227,3 @@ def verify_audit(session: AuditSession) -> AuditVerification:
     """Recompute the whole hash chain (all units: a chain cannot be checked in part)."""
     with unscoped(session):
         return AuditVerification(**audit.verify(session).to_dict())
-
-
-def _naive(when: datetime | None) -> datetime | None:
-    """A timestamp as naive UTC, the way the state DB stores time."""
-    if when is None or when.tzinfo is None:
-        return when
-    from datetime import UTC
-
-    return when.astimezone(UTC).replace(tzinfo=None)

@@ -8,7 +8,7 @@ the units above the caller's too (a district's case may go to a city bureau, 市
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response, status
@@ -39,6 +39,7 @@ from chengyun.cases.service import CaseDesk
 from chengyun.core.db import utcnow
 from chengyun.core.errors import InvalidInput, NotFound
 from chengyun.core.scoping import unscoped
+from chengyun.core.types import naive_utc
 from chengyun.tenancy.models import AdminUnit
 from chengyun.tenancy.service import get_unit, subtree
 
@@ -72,16 +73,6 @@ DeskDep = Annotated[CaseDesk, Depends(case_desk)]
 
 # Lift the caller's scope for a step the platform takes itself (rules and departments of higher units).
 acting_as_system = unscoped
-
-
-def _utc(ts: datetime | None, name: str) -> datetime | None:
-    """``ts`` as the naive UTC the database stores (a time without an offset is taken as UTC)."""
-    if ts is None or ts.tzinfo is None:
-        return ts
-    try:
-        return ts.astimezone(UTC).replace(tzinfo=None)
-    except OverflowError as exc:  # e.g. 0001-01-01T00:00+01:00
-        raise InvalidInput(f"{name}: {ts.isoformat()} is out of range", fix="give a year from 2 to 9998") from exc
 
 
 def _page(session: Session, stmt: Select[tuple[Case]], desk: CaseDesk, page: PageDep) -> CasePage:
@@ -129,9 +120,9 @@ def list_cases(
         late = Case.status.in_(lifecycle.OPEN) & Case.due_at.is_not(None) & (Case.due_at < utcnow())
         stmt = stmt.where(late if overdue else ~late)
     if since:
-        stmt = stmt.where(Case.created_at >= _utc(since, "since"))
+        stmt = stmt.where(Case.created_at >= naive_utc(since, "since"))
     if until:
-        stmt = stmt.where(Case.created_at < _utc(until, "until"))
+        stmt = stmt.where(Case.created_at < naive_utc(until, "until"))
     return _page(session, stmt.order_by(Case.created_at.desc(), Case.id.desc()), desk, page)
 
 

@@ -16,3 +16,16 @@ def _utc_iso(value: datetime) -> str:
 
 # The state DB keeps naive UTC; answers say so explicitly, as the OpenAPI ``date-time`` format requires.
 UtcDateTime = Annotated[datetime, PlainSerializer(_utc_iso, return_type=str, when_used="json")]
+
+
+def naive_utc(ts: datetime | None, name: str) -> datetime | None:
+    """A time from a request as the naive UTC the state DB stores (a time without an offset is taken as UTC);
+    ``name`` names the field when the time cannot be expressed in UTC."""
+    if ts is None or ts.tzinfo is None:
+        return ts
+    try:
+        return ts.astimezone(UTC).replace(tzinfo=None)
+    except OverflowError as exc:  # e.g. 0001-01-01T00:00+01:00
+        from chengyun.core.errors import InvalidInput
+
+        raise InvalidInput(f"{name}: {ts.isoformat()} is out of range", fix="give a year from 2 to 9998") from exc
