@@ -317,6 +317,15 @@ WRITES: dict[tuple[str, str], tuple[Write, str]] = {
         ),
         "dispatch_rules.replace",
     ),
+    ("POST", "/cases/rules"): (  # the console's rules editor, sent here with a bearer token (no CSRF needed)
+        lambda c, s, h: c.post(
+            "/cases/rules",
+            data={"unit": TARGET, "text": f"rules:\n  - {{category: 'E01*', department: {_dept(s)}}}\n"},
+            headers=h,
+            follow_redirects=False,
+        ),
+        "dispatch_rules.replace",
+    ),
     ("POST", "/logout"): (
         lambda c, s, h: c.post("/logout", headers=h | bearer(_spare(s)[1]), follow_redirects=False),
         "token.revoke",

@@ -262,6 +262,11 @@ def _put_rules_yaml(w: World, name: str) -> Req:
                headers={"content-type": "application/yaml"})
 
 
+def _console_rules(w: World, name: str) -> Req:
+    text = f"rules:\n  - {{category: 'E01*', department: {TARGET}.dept}}\n"
+    return Req("POST", "/cases/rules", data={"unit": TARGET, "text": text})
+
+
 RUNS = "admin supervisor operator"
 CASE_WRITERS = "admin supervisor operator department"
 ACCOUNTS = "admin auditor"
@@ -374,6 +379,10 @@ ROUTES: dict[tuple[str, str], Case] = {
         "unit", lambda w, n: Req("GET", f"/cases/{w.case_id}"), STAFF, shows=CASE_TEXT
     ),
     ("POST", "/cases/{case_id}/actions"): Case("unit", _console_extend, CASE_WRITERS, ok=303),
+    # the console's dispatch-rules editor (派遣规则) and department ranking (部门排名)
+    ("GET", "/cases/rules"): Case("unit", _get("/cases/rules", unit=TARGET), RUNS, shows=TARGET_NAME),
+    ("POST", "/cases/rules"): Case("unit", _console_rules, RUNS, ok=303),
+    ("GET", "/cases/ranking"): Case("unit", _get("/cases/ranking", tenant=TARGET), STAFF, shows=TARGET_NAME),
     **{
         ("GET", f"/{key}"): Case("any", _get(f"/{key}"), STAFF)
         for key in ("infrastructure", "data", "systems", "portal", "security", "contracts")

@@ -29,13 +29,17 @@ from chengyun.core.db import utcnow
 from chengyun.core.errors import ChengyunError, InvalidInput, NotFound
 from chengyun.tenancy.models import AdminUnit, Department
 from chengyun.tenancy.service import subtree
+from chengyun.web.case_board import router as board_router
 from chengyun.web.overview import object_panel, register_panel
 from chengyun.web.pages import Lang, render
 
 router = APIRouter(include_in_schema=False)
+# the rules editor and the department ranking (/cases/rules, /cases/ranking) come before /cases/{case_id}
+router.include_router(board_router)
 CasesRead = Annotated[Session, scoped("cases.read")]
 CasesWrite = Annotated[Session, scoped("cases.write")]
 PAGE_SIZE = 25
+MAP_CAP = 2000  # the workbench map draws at most this many cases, the most urgent first
 DUE_SOON = timedelta(hours=4)  # 即将超时: the workbench marks cases due within this in amber
 # steps of a case's history that are not lifecycle actions (the SLA tick, intake, merges)
 EVENTS: dict[str, tuple[str, str]] = lifecycle.ACTIONS | {
@@ -155,6 +159,23 @@ def _row(case: Case, desk: Any, names: dict[str, str], now: datetime, lang: str,
     }
 
 
+def case_map(session: Session, stmt: Select[tuple[Case]], total: int, desk: Any, now: datetime,
+             lang: str) -> dict[str, Any]:
+    """The filtered open cases that have a position, most urgent first and at most ``MAP_CAP``, for the map
+    (drawn by static/js/case-charts.js), with how many were left off and how many have no position (无位置)."""
+    placed = stmt.where(Case.lat.is_not(None), Case.lon.is_not(None))
+    with_position = session.scalar(select(func.count()).select_from(placed.order_by(None).subquery())) or 0
+    points = []
+    for case in session.scalars(placed.limit(MAP_CAP)):
+        hours = _hours_left(case, now) if case.status != "suspended" else None
+        cat = desk.categories.get(case.category or "")
+        points.append({"id": case.id, "lon": case.lon, "lat": case.lat, "category": case.category or "",
+                       "name": (cat.name_en if lang == "en" else cat.name) if cat else "",
+                       "left": left_text(hours, lang), "urgency": urgency(hours)})
+    return {"points": points, "placed": with_position, "unplaced": total - with_position,
+            "capped": with_position > MAP_CAP, "cap": MAP_CAP}
+
+
 @router.get("/cases")
 def workbench_page(
     request: Request,
@@ -182,6 +203,7 @@ def workbench_page(
     pages = max(1, -(-total // PAGE_SIZE))
     return render(
         request, "cases/workbench.html", lang, section="systems", counts=open_counts(session),
+        case_map=case_map(session, stmt, total, desk, now, lang),
         rows=[_row(c, desk, names, now, lang, tz) for c in cases], total=total, page=page, pages=pages,
         filters=filters, statuses=[(s, lifecycle.STATUSES[s]) for s in lifecycle.STATUSES if s in lifecycle.OPEN],
         departments=sorted(names.items(), key=lambda kv: kv[1]), channels=service.CHANNELS,
