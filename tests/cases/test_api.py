@@ -282,7 +282,7 @@ def test_categories_tree(api: TestClient, auth: Auth) -> None:
     assert [n["code"] for n in tree] == ["P", "E", "H"]
     events = tree[1]
     assert events["name"] == "事件" and events["children"][0]["code"] == "E01"
-    assert [c["code"] for c in events["children"][0]["children"]] == ["E0101", "E0102", "E0103"]
+    assert [c["code"] for c in events["children"][0]["children"]] == ["E0101", "E0102", "E0103", "E0104"]
     assert events["children"][0]["children"][0] == {
         "code": "E0101",
         "name": "暴露垃圾",

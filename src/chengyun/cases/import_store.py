@@ -52,15 +52,21 @@ def values(array: pa.Array) -> list[Any]:
 class Store:
     """Bulk writer of one import: case ids, constants, and the database's fastest way to add many rows."""
 
-    def __init__(self, session: Session, tenant_id: str, source: str, now: datetime, label: str) -> None:
+    def __init__(self, session: Session, tenant_id: str | None, source: str, now: datetime, label: str, *,
+                 fields: Sequence[str] = FIELDS, keep_ids: bool = False) -> None:
+        """``tenant_id`` None: each row names its unit (``tenant_id`` among ``fields``); ``keep_ids``: the rows'
+        ``id`` is the case id itself (history the platform made), not an external id to map."""
         self.session, self.tenant_id, self.source = session, tenant_id, source
+        self.fields, self.keep_ids = tuple(fields), keep_ids
+        if (tenant_id is None) != ("tenant_id" in self.fields):
+            raise ValueError("name the tenant once: as tenant_id, or as a field of every row")
         self.conn = session.connection()
         self.dialect = self.conn.dialect.name
         if self.dialect not in ("sqlite", "postgresql"):
             raise InvalidInput(f"bulk import into a {self.dialect} state DB is not supported",
                                fix="use SQLite or PostgreSQL (CHENGYUN_DATABASE_URL)")
-        self.prior = session.scalar(select(Case.id).where(Case.tenant_id == tenant_id, Case.source == source)
-                                    .limit(1)) is not None
+        self.prior = tenant_id is not None and session.scalar(
+            select(Case.id).where(Case.tenant_id == tenant_id, Case.source == source).limit(1)) is not None
         self.prefix = os.urandom(4).hex()  # ids: a random prefix per import, then a counter (B-tree friendly)
         self.counter = 0
         self.actor = session.info.get("actor") or audit.cli_actor()
@@ -74,8 +80,10 @@ class Store:
         out: dict[str, Any] = {"tenant_id": self.tenant_id, "source": self.source, "extension": 0.0,
                                "returned_count": 0, "reopened_count": 0, "escalation_level": 0,
                                "updated_at": _stamp(now)}
+        for name in self.fields:
+            out.pop(name, None)
         for col in CASES.columns:
-            if col.name in out or col.name in FIELDS or col.name == "id" or col.nullable:
+            if col.name in out or col.name in self.fields or col.name == "id" or col.nullable:
                 continue
             default = col.default
             value = getattr(default, "arg", None)
@@ -109,25 +117,32 @@ class Store:
             out.update({str(ext): cid for ext, cid in found})
         return out
 
-    def insert(self, rows: dict[str, pa.Array]) -> None:
-        """Store the prepared rows as cases, each with its ``import`` event (in the background; see ``flush``)."""
+    def insert(self, rows: dict[str, pa.Array], events: dict[str, pa.Array] | None = None) -> None:
+        """Store the prepared rows as cases (in the background; see ``flush``), each with its ``import`` event, or
+        with ``events`` (columns of ``EVENT_COLUMNS`` but ``actor``, ``case_id`` holding the rows' ``id``)."""
         self.flush()
-        self._pending = self._pool.submit(self._write, rows)
+        self._pending = self._pool.submit(self._write, rows, events)
 
-    def _write(self, rows: dict[str, pa.Array]) -> None:
+    def _write(self, rows: dict[str, pa.Array], events: dict[str, pa.Array] | None) -> None:
         n = len(rows["id"])
-        ids = [f"{self.prefix}{i:08x}" for i in range(self.counter, self.counter + n)]
-        self.counter += n
-        rows = {**rows, "external_id": rows["id"]}
-        fields = [values(rows[f]) for f in FIELDS]
-        names = ("id", *FIELDS, *self.constants)
+        if self.keep_ids:
+            ids = values(rows["id"])
+        else:
+            ids = [f"{self.prefix}{i:08x}" for i in range(self.counter, self.counter + n)]
+            self.counter += n
+            rows = {**rows, "external_id": rows["id"]}
+        fields = [values(rows[f]) for f in self.fields]
+        names = ("id", *self.fields, *self.constants)
         cases = zip(ids, *fields, *(repeat(v) for v in self.constants.values()), strict=False)
         self._bulk(CASES, names, cases)
-        created, status, dept = fields[FIELDS.index("created_at")], fields[FIELDS.index("status")], \
-            fields[FIELDS.index("department_id")]
-        events = zip(ids, created, repeat(self.actor), repeat("import"), status, dept, repeat(self.reason),
-                     strict=False)
-        self._bulk(EVENTS, EVENT_COLUMNS, events)
+        if events is not None:
+            cols = [values(events[c]) if c != "actor" else repeat(self.actor) for c in EVENT_COLUMNS]
+            self._bulk(EVENTS, EVENT_COLUMNS, zip(*cols, strict=False))
+            return
+        created, status, dept = (fields[self.fields.index(f)] for f in ("created_at", "status", "department_id"))
+        imported = zip(ids, created, repeat(self.actor), repeat("import"), status, dept, repeat(self.reason),
+                       strict=False)
+        self._bulk(EVENTS, EVENT_COLUMNS, imported)
 
     def _bulk(self, table: Table, names: Sequence[str], rows: Iterable[tuple[Any, ...]]) -> None:
         cols = ", ".join(names)

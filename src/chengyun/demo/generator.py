@@ -22,10 +22,12 @@ import pyarrow as pa
 from rich.progress import Progress
 from sqlalchemy.orm import Session
 
+from chengyun.cases.service import CaseDesk
 from chengyun.core.errors import Conflict, InvalidInput
 from chengyun.core.periods import Period, recent_quarters
 from chengyun.core.settings import Settings
 from chengyun.demo import names as N
+from chengyun.demo.desk import DeskSummary, history_rows, open_loader, run_desk
 from chengyun.demo.registries import build_assets, build_catalogue, build_services
 from chengyun.demo.streams import DAY, FACTS, Columns, local_midnight
 from chengyun.lake.writer import write
@@ -69,6 +71,7 @@ class DemoSummary:
     rows: dict[str, int]
     start: date
     end: date
+    cases: DeskSummary | None = None  # what the case desk did with the generated cases
 
 
 @dataclass
@@ -81,6 +84,24 @@ class Territory:
     grid_pop: list[np.ndarray]
     grid_street: list[np.ndarray]
     streets: list[list[str]]
+
+
+DESK_TABLES = frozenset({"cases"})  # fact tables that go into the state DB through their domain, not to the lake
+CITY_CENTRE = (29.87, 121.55)  # the map position of 临江市 (a made-up city), latitude and longitude
+
+
+def _unit_centres(t: Territory, g: np.random.Generator) -> list[np.ndarray]:
+    """Per district, the (lat, lon) of each grid then each street: the first district at the centre, the others
+    around it, a district's streets around its centre and its grids around their street's."""
+    out = []
+    for d, grids in enumerate(t.grids):
+        angle = 2 * np.pi * d / max(len(t.districts) - 1, 1)
+        ring = 0 if d == 0 else .09 + .03 * g.random()
+        centre = np.array(CITY_CENTRE) + ring * np.array([np.sin(angle), np.cos(angle) * 1.15])
+        streets = centre + g.normal(0, .018, (len(t.streets[d]), 2))
+        grid_xy = streets[t.grid_street[d]] + g.normal(0, .006, (len(grids), 2))
+        out.append(np.vstack([grid_xy, streets]))
+    return out
 
 
 def _split(total: int, weights: np.ndarray) -> np.ndarray:
@@ -166,6 +187,9 @@ class World:
         self.departments = {slug: f"{N.CITY_ID}.dept.{slug}" for slug, _, _ in N.DEPARTMENTS}
         self.department_ids = pa.array(list(self.departments.values()))
         self.category_paths = pa.array([c.path for c in N.CATEGORIES])
+        self.category_codes = pa.array([c.code for c in N.CATEGORIES])
+        self.category_titles = pa.array([c.path.rsplit("/", 1)[-1] for c in N.CATEGORIES])
+        self.unit_centres = _unit_centres(t, self.rng(5))
         self.category_departments = pa.array([self.departments[c.department] for c in N.CATEGORIES])
         self.start = local_midnight(self.periods[0].start)
         self.end = local_midnight(self.today) + DAY  # through the end of ``today``, local time
@@ -218,6 +242,13 @@ class _Sink:
         finally:
             self.slots.release()
 
+    def count(self, table: str, rows: int) -> None:
+        """Count a chunk stored elsewhere (the case desk) and advance its progress task."""
+        with self.lock:
+            self.rows[table] += rows
+        if self.progress is not None:
+            self.progress.advance(self.tasks[table])
+
     def close(self) -> None:
         """Wait for every queued write; the first failure is raised."""
         self.pool.shutdown(wait=True)
@@ -265,14 +296,20 @@ def generate(*, settings: Settings, session: Session, scale: str = "small", seed
     chunks = months(w.start, w.end)
     totals = dict.fromkeys(dims, 1) | dict.fromkeys(FACTS, len(chunks) * len(w.districts))
     sink = _Sink(settings.lake, progress, totals)
+    desk = CaseDesk.for_settings(settings)
     try:
-        for name, columns in dims.items():
-            sink.put(name, columns)
-        for m in range(len(chunks)):
-            for d in range(len(w.districts)):
-                for table in FACTS:
-                    sink.put(table, fact_chunk(w, table, m, d))
+        with open_loader(session, desk) as loader:
+            for name, columns in dims.items():
+                sink.put(name, columns)
+            for m in range(len(chunks)):
+                for d in range(len(w.districts)):
+                    for table in FACTS:
+                        if table in DESK_TABLES:  # through the domain's services, into the state DB
+                            sink.count(table, loader.add(history_rows(fact_chunk(w, table, m, d))))
+                        else:
+                            sink.put(table, fact_chunk(w, table, m, d))
+        cases = run_desk(settings, session, w, loader, desk)
     finally:
         sink.close()
     return DemoSummary(city_id=N.CITY_ID, tenants=[u[0] for u in w.territory.units], districts=w.districts,
-                       periods=w.periods, rows=sink.rows, start=w.periods[0].start, end=today)
+                       periods=w.periods, rows=sink.rows, start=w.periods[0].start, end=today, cases=cases)

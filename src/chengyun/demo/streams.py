@@ -148,13 +148,32 @@ def _late_ratio(g: np.random.Generator, ontime: np.ndarray) -> np.ndarray:
     return np.exp(SPREAD * (np.log(u / (1 - u)) - logit))
 
 
-def units(w: World, d: int, g: np.random.Generator, n: int, street_share: float = 0.1) -> pa.Array:
-    """Grid ids (weighted by residents), a share of them street ids."""
-    grids, streets = w.grids[d], w.streets[d]
+def unit_index(w: World, d: int, g: np.random.Generator, n: int, street_share: float = 0.1) -> np.ndarray:
+    """Positions in the district's grids then streets (grids weighted by residents, a share of them streets)."""
     gi = categorical(g, w.grid_pop[d], n)
     street = g.random(n) < street_share
-    idx = np.where(street, len(grids) + w.grid_street[d][gi], gi)
-    return label(pa.concat_arrays([grids, streets]), idx)
+    return np.where(street, len(w.grids[d]) + w.grid_street[d][gi], gi)
+
+
+def units(w: World, d: int, g: np.random.Generator, n: int, street_share: float = 0.1) -> pa.Array:
+    """Grid ids (weighted by residents), a share of them street ids."""
+    return label(pa.concat_arrays([w.grids[d], w.streets[d]]), unit_index(w, d, g, n, street_share))
+
+
+def _positions(w: World, d: int, g: np.random.Generator, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where in the unit a case is (WGS 84): the unit's centre and a scatter of a few hundred metres."""
+    centre = w.unit_centres[d][idx]
+    spread = g.normal(0, .004, (len(idx), 2))
+    return np.round(centre[:, 0] + spread[:, 0], 6), np.round(centre[:, 1] + spread[:, 1], 6)
+
+
+def _contacts(w: World, d: int, g: np.random.Generator, chan: np.ndarray) -> pa.Array:
+    """The reporter's phone for citizen channels: a pool per district, so some citizens report again (重复来电)."""
+    citizen = SOURCE[chan] == 0
+    pool = int(w.population[d] * .002) + 50
+    who = g.zipf(1.6, len(chan)) % pool
+    return pa.array([f"13{d}{p:08d}" if c else None for p, c in zip(who.tolist(), citizen.tolist(), strict=True)],
+                    pa.string())
 
 
 def telemetry(w: World, c0: int, c1: int, d: int, g: np.random.Generator) -> Columns:
@@ -255,17 +274,23 @@ def cases(w: World, c0: int, c1: int, d: int, g: np.random.Generator) -> Columns
     stars = np.where(happy, 4 + (g.random(n) < .65), 1 + categorical(g, np.array([.3, .3, .4]), n))
     status = np.select([has_closed, has_res, has_resp], [0, 1, 2], 3)
     extra = (g.random(n) < .2).astype(np.int16) + (g.random(n) < .05)
+    where = unit_index(w, d, g, n)
+    lat, lon = _positions(w, d, g, where)
     return {
         "tenant": repeat(w.districts[d], n), "case_id": day_ids("LJ", t, f"{d + 1:02d}"),
-        "channel": label(pa.array(N.CHANNELS), chan), "category": label(w.category_paths, cat),
+        "channel": label(pa.array(N.CHANNELS), chan), "category": label(w.category_codes, cat),
         "priority": label(pa.array(N.PRIORITIES), prio),
-        "department_id": label(w.category_departments, cat), "unit_id": units(w, d, g, n),
+        "department_id": label(w.category_departments, cat),
+        "unit_id": label(pa.concat_arrays([w.grids[d], w.streets[d]]), where),
         "created_at": stamp(t), "response_due_at": stamp(t + (resp_h * HOUR).astype(np.int64)),
         "responded_at": stamp(responded, has_resp), "due_at": stamp(t + (due_h * HOUR).astype(np.int64)),
         "resolved_at": stamp(resolved, has_res), "closed_at": stamp(closed, has_closed),
-        "status": label(pa.array(["closed", "resolved", "in-progress", "new"]), status),
+        "status": label(pa.array(["closed", "resolved", "in_progress", "dispatched"]), status),
         "solved": pa.array(solved, mask=~followed), "satisfaction": pa.array(stars.astype(np.int8), mask=~rated),
         "returned_count": np.where(returned, 1 + extra, 0).astype(np.int16),
+        # what the case desk keeps beside the lake's columns: title, position, reporter, the follow-up call
+        "title": label(w.category_titles, cat), "lat": lat, "lon": lon, "contact": _contacts(w, d, g, chan),
+        "followed_up_at": stamp(resolved + (closed - np.maximum(resolved, t)) * 2 // 3, followed),
     }
 
 

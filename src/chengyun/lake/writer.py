@@ -6,6 +6,7 @@ import os
 import re
 import uuid
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,8 @@ import pyarrow.parquet as pq
 from chengyun.core.errors import InvalidInput
 from chengyun.lake.tables import LakeTable, get_table
 
+PARALLEL_FROM = 8  # partitions in one write from which files are written by several threads
+WRITERS = 4
 _TENANT_RE = re.compile(r"^[A-Za-z0-9._-]+\Z")
 
 
@@ -89,8 +92,9 @@ def partition_dir(root: Path, table: str, tenant: str, day: date) -> Path:
 
 
 def write(root: Path, table_name: str, data: pa.Table | Mapping[str, Sequence[Any]] | Any, *,
-          durable: bool = True) -> list[Path]:
-    """Validate rows against the table's schema and commit one new file per (tenant, date) partition."""
+          durable: bool = True, name: str | None = None) -> list[Path]:
+    """Validate rows against the table's schema and commit one new file per (tenant, date) partition; with
+    ``name`` each file is ``part-<name>.parquet``, so writing the same rows again replaces them (WAL redo)."""
     spec = get_table(table_name)
     tbl = _conform(spec, _as_arrow(data))
     if tbl.num_rows == 0:
@@ -105,10 +109,14 @@ def write(root: Path, table_name: str, data: pa.Table | Mapping[str, Sequence[An
     change = np.flatnonzero((tenants[1:] != tenants[:-1]) | (days[1:] != days[:-1])) + 1
     starts = np.concatenate([[0], change])
     ends = np.concatenate([change, [tbl.num_rows]])
-    written = []
-    for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+
+    def one(a: int, b: int) -> Path:
         part = tbl.slice(a, b - a)
-        day = part.column("date")[0].as_py()
-        folder = partition_dir(root, spec.name, str(tenants[a]), day)
-        written.append(write_file_atomic(part, folder / f"part-{uuid.uuid4().hex}.parquet", durable=durable))
-    return written
+        folder = partition_dir(root, spec.name, str(tenants[a]), part.column("date")[0].as_py())
+        return write_file_atomic(part, folder / f"part-{name or uuid.uuid4().hex}.parquet", durable=durable)
+
+    spans = list(zip(starts.tolist(), ends.tolist(), strict=True))
+    if len(spans) < PARALLEL_FROM:
+        return [one(a, b) for a, b in spans]
+    with ThreadPoolExecutor(WRITERS, thread_name_prefix="lake-write") as pool:  # encoding and fsync drop the GIL
+        return list(pool.map(lambda span: one(*span), spans))

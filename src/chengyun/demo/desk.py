@@ -1,0 +1,103 @@
+"""The demo city's case desk (演示案件台): its history goes in through the cases domain, not around it.
+
+The generated cases are stored as case history (``cases.history``) with their timelines; the city gets one
+dispatch rule per category it sees; a few cases are then taken in live through the same intake as the API
+(``service.create_case``: SLA clocks from the policy, dispatch by the rules); the SLA tick warns, flags and
+escalates what is open; and the lake's ``cases`` table is written by the domain's export.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pyarrow as pa
+from sqlalchemy.orm import Session
+
+from chengyun.cases import escalation, service
+from chengyun.cases.export import export_cases
+from chengyun.cases.history import HistoryLoader
+from chengyun.cases.models import DispatchRule
+from chengyun.cases.service import CaseDesk
+from chengyun.core.db import utcnow
+from chengyun.core.settings import Settings
+from chengyun.demo import names as N
+from chengyun.demo.streams import Columns
+
+if TYPE_CHECKING:
+    from chengyun.demo.generator import World
+
+LIVE_CASES = 12  # taken in through the intake when the demo is built, so the triage and the timeline have today's
+RENAMED = {"case_id": "id", "unit_id": "tenant_id"}
+
+
+@dataclass
+class DeskSummary:
+    """What the desk did: cases stored as history, live cases, lake rows exported, the tick's changes."""
+
+    history: int = 0
+    live: int = 0
+    exported: int = 0
+    breached: int = 0
+    escalated: int = 0
+
+
+def history_rows(columns: Columns) -> dict[str, pa.Array]:
+    """A generated chunk of cases as the case desk's history columns (the lake's ``tenant`` is derived later)."""
+    return {RENAMED.get(k, k): v if isinstance(v, pa.Array) else pa.array(v) for k, v in columns.items()
+            if k != "tenant"}
+
+
+def add_dispatch_rules(session: Session) -> int:
+    """One city-wide rule per category the demo city sees: its code → the bureau that handles it (派遣规则)."""
+    seen: dict[str, tuple[str, str]] = {}
+    for c in N.CATEGORIES:
+        seen.setdefault(c.code, (f"{N.CITY_ID}.dept.{c.department}", c.path.rsplit("/", 1)[-1]))
+    for i, (code, (dept, title)) in enumerate(sorted(seen.items())):
+        session.add(DispatchRule(tenant_id=N.CITY_ID, position=(i + 1) * 10, category=code, department_id=dept,
+                                 enabled=True, note=title))
+    session.flush()
+    return len(seen)
+
+
+def desk_now(w: World) -> datetime:
+    """The demo's present: now, or the end of the demo's last day when it was built for an earlier day (naive UTC)."""
+    return min(utcnow(), datetime(1970, 1, 1) + timedelta(seconds=w.end) - timedelta(minutes=1))
+
+
+def take_live_cases(session: Session, desk: CaseDesk, w: World, now: datetime, count: int = LIVE_CASES) -> int:
+    """Cases reported now through the intake (受理), dispatched by the rules; one of an unknown kind waits in
+    triage (待分拨)."""
+    g = w.rng(90)
+    channels = ("hotline", "app", "open311", "grid")
+    for i in range(count):
+        d = int(g.integers(len(w.districts)))
+        cat = N.CATEGORIES[int(g.integers(len(N.CATEGORIES)))]
+        grid = int(g.integers(len(w.grids[d])))
+        lat, lon = (float(np.round(v + g.normal(0, .003), 6)) for v in w.unit_centres[d][grid])
+        other = i == count - 1
+        service.create_case(session, desk, tenant_id=str(w.grids[d][grid]), channel=channels[i % len(channels)],
+                            category="E07" if other else cat.code, priority="high" if i % 5 == 0 else "normal",
+                            title="其他问题" if other else cat.path.rsplit("/", 1)[-1], lat=lat, lon=lon,
+                            contact=f"1380000{i:04d}", source="demo",
+                            created_at=now - timedelta(minutes=int(g.integers(5, 240))))
+    return count
+
+
+def run_desk(settings: Settings, session: Session, w: World, loader: HistoryLoader, desk: CaseDesk) -> DeskSummary:
+    """After the history is loaded: rules, live intake, the SLA tick, and the export to the lake."""
+    out = DeskSummary(history=loader.loaded)
+    add_dispatch_rules(session)
+    now = desk_now(w)
+    out.live = take_live_cases(session, desk, w, now)
+    tick = escalation.run_tick(session, desk, now=now)
+    out.breached, out.escalated = tick.breached, sum(tick.escalated.values())
+    out.exported = export_cases(settings, session, durable=False)
+    return out
+
+
+def open_loader(session: Session, desk: CaseDesk) -> HistoryLoader:
+    """The bulk writer of the demo's case history."""
+    return HistoryLoader(session, desk, source="demo", label="the demo city", now=utcnow())
