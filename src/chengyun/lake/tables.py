@@ -26,7 +26,7 @@ class LakeTable:
     description: str
     dimension: bool = False  # dimensions are read "as of" the period end, facts within the period
     key: str | None = None  # a dimension's entity id: a later row with the same id is a new version of it
-    version_column: str | None = None  # a fact whose rows change (a case): the latest version per key counts
+    version_column: str | None = None  # rows that change (a case, an asset): the latest version per key counts
     optional: frozenset[str] = frozenset()  # nullable columns a writer may leave out (filled with nulls)
 
     @property
@@ -36,10 +36,13 @@ class LakeTable:
 
 
 def _table(name: str, time_column: str, description: str, fields: list[pa.Field], *, key: str | None = None,
-           version_column: str | None = None, optional: tuple[str, ...] = ()) -> LakeTable:
-    return LakeTable(name, pa.schema(KEY + fields), time_column, description,
-                     dimension=key is not None and version_column is None, key=key, version_column=version_column,
-                     optional=frozenset(optional))
+           version_column: str | None = None, optional: tuple[str, ...] = (), dimension: bool | None = None
+           ) -> LakeTable:
+    """A table's declaration; a keyed table without versions is a dimension unless ``dimension`` says otherwise
+    (a dimension with a ``version_column`` is read as of the period end, its latest version per key)."""
+    dim = key is not None and version_column is None if dimension is None else dimension
+    return LakeTable(name, pa.schema(KEY + fields), time_column, description, dimension=dim, key=key,
+                     version_column=version_column, optional=frozenset(optional))
 
 
 def _f(name: str, typ: pa.DataType, nullable: bool = True) -> pa.Field:
@@ -58,7 +61,8 @@ TABLES: dict[str, LakeTable] = {
             _f("department_id", pa.string()), _f("unit_id", pa.string()),
             _f("criticality", pa.string()), _f("expected_interval_s", pa.int32()),
             _f("metric_count", pa.int16()), _f("installed_at", TS, False), _f("retired_at", TS),
-        ], key="asset_id"),
+            _f("version_at", TS),
+        ], key="asset_id", version_column="version_at", optional=("version_at",), dimension=True),
         _table("cases", "created_at", "city cases (案件/工单) from every channel", [
             _f("case_id", pa.string(), False), _f("channel", pa.string(), False),
             _f("category", pa.string()), _f("priority", pa.string()), _f("department_id", pa.string()),

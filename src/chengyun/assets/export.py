@@ -1,0 +1,60 @@
+"""The asset registry into the lake (台账入湖): the lake's ``assets`` table is a dimension, read as each asset
+stood at a period's end, so every export adds a row for each asset that is new or changed since the last one.
+
+Partitions: ``tenant`` is the asset's district (``cases.export.partition_units``), ``unit_id`` its own unit,
+``asset_type`` its kind and the ``date`` the day it was installed (an asset without an installation time counts
+from when it was registered). Rows the lake already holds exactly are not written again, so exporting twice adds
+nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow.dataset as ds
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from chengyun.assets.models import Asset
+from chengyun.cases.export import partition_units
+from chengyun.core.settings import Settings
+from chengyun.lake.reader import table_files, tenants_present
+from chengyun.lake.tables import get_table
+from chengyun.lake.writer import write
+
+TABLE = "assets"
+
+
+def _row(a: Asset, partition: dict[str, str]) -> dict[str, Any]:
+    return {"tenant": partition.get(a.tenant_id, a.tenant_id), "asset_id": a.id, "asset_type": a.kind,
+            "department_id": a.department_id, "unit_id": a.tenant_id, "criticality": a.criticality,
+            "expected_interval_s": a.expected_interval_s, "metric_count": a.metric_count,
+            "installed_at": a.installed_at or a.created_at, "retired_at": a.retired_at, "version_at": a.updated_at}
+
+
+def _key(row: dict[str, Any], columns: list[str]) -> tuple[Any, ...]:
+    return tuple(row[c] for c in columns)
+
+
+def _in_lake(settings: Settings, columns: list[str]) -> set[tuple[Any, ...]]:
+    files = table_files(settings.lake, TABLE, tenants_present(settings.lake, TABLE), None, None)
+    if not files:
+        return set()
+    got = ds.dataset(files, format="parquet").to_table(columns=columns).to_pylist()
+    return {_key(r, columns) for r in got}
+
+
+def export_assets(settings: Settings, session: Session, *, durable: bool = True) -> int:
+    """Write each asset that is new or changed since the lake last saw it; returns how many rows were written.
+    Run it on an unscoped session (the lake holds every unit's assets)."""
+    if session.info.get("scope") is not None:
+        raise RuntimeError("export_assets needs an unscoped session (the lake holds every unit's assets)")
+    partition = partition_units(session)
+    columns = [c for c in get_table(TABLE).columns if c != "date"]
+    seen = _in_lake(settings, [c for c in columns if c != "version_at"])
+    compared = [c for c in columns if c != "version_at"]  # a new version only when something else changed
+    rows = [r for r in (_row(a, partition) for a in session.scalars(select(Asset).order_by(Asset.id)))
+            if _key(r, compared) not in seen]
+    if rows:
+        write(settings.lake, TABLE, {c: [r[c] for r in rows] for c in columns}, durable=durable)
+    return len(rows)

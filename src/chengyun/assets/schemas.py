@@ -1,0 +1,168 @@
+"""What the asset registry takes and returns: ``AssetBase → AssetCreate → AssetUpdate → AssetRead → AssetPage``,
+dependencies (``DependencyRead``) and the impact of an outage (``ImpactItem``, ``ImpactReport``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from chengyun.api.pagination import Page
+from chengyun.assets import kinds
+from chengyun.assets.models import Asset, AssetDependency
+from chengyun.core.types import UtcDateTime
+
+KindName = Literal[
+    "sensor", "camera", "gateway", "meter", "controller", "display", "other-device", "network-link", "server", "vm",
+    "cloud-resource", "storage", "application", "information-system", "dataset", "service",
+]
+CriticalityName = Literal["critical", "high", "medium", "low"]
+DependencyKindName = Literal["runs-on", "connects-through", "reads-from", "writes-to", "stored-on", "calls",
+                             "depends-on"]
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
+
+
+class AssetBase(BaseModel):
+    """What the registry says about an asset (台账字段)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    kind: KindName = Field(description="device: sensor, camera, gateway, meter, controller, display, other-device; "
+                                       "link: network-link; compute: server, vm, cloud-resource, storage; "
+                                       "application: application, information-system; resource: dataset, service")
+    department: str | None = Field(None, max_length=64, description="责任单位: the owning department's id")
+    operator: str | None = Field(None, max_length=200, description="运维单位: who maintains it (free text)")
+    lat: float | None = Field(None, ge=-90, le=90, description="WGS-84 latitude")
+    lon: float | None = Field(None, ge=-180, le=180, description="WGS-84 longitude")
+    address: str | None = Field(None, max_length=300)
+    installed_at: datetime | None = Field(None, description="投运时间 (UTC unless an offset is given)")
+    criticality: CriticalityName = "medium"
+    expected_interval_s: int | None = Field(None, ge=1, le=31_536_000,
+                                            description="seconds between reports; empty when it does not report")
+    metric_count: int | None = Field(None, ge=0, le=1000, description="metrics per report (default 1 when it "
+                                                                      "reports, else 0)")
+    attributes: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> AssetBase:
+        if (self.lat is None) != (self.lon is None):
+            raise ValueError("lat and lon: give both or neither")
+        return self
+
+
+class AssetCreate(AssetBase):
+    """A new asset in ``tenant`` (the unit where it is)."""
+
+    id: str = Field(pattern=ID_PATTERN, description="1-64 letters, digits, '.', '_', ':' or '-'")
+    tenant: str = Field(min_length=1, max_length=64)
+
+
+class AssetUpdate(BaseModel):
+    """The fields to change; fields left out stay as they are (``tenant`` moves the asset to another unit)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tenant: str | None = Field(None, min_length=1, max_length=64)
+    name: str | None = Field(None, min_length=1, max_length=200)
+    kind: KindName | None = None
+    department: str | None = Field(None, max_length=64)
+    operator: str | None = Field(None, max_length=200)
+    lat: float | None = Field(None, ge=-90, le=90)
+    lon: float | None = Field(None, ge=-180, le=180)
+    address: str | None = Field(None, max_length=300)
+    installed_at: datetime | None = None
+    criticality: CriticalityName | None = None
+    expected_interval_s: int | None = Field(None, ge=1, le=31_536_000)
+    metric_count: int | None = Field(None, ge=0, le=1000)
+    attributes: dict[str, Any] | None = None
+
+
+class AssetRead(BaseModel):
+    """An asset as lists show it."""
+
+    id: str
+    tenant_id: str
+    kind: str
+    kind_zh: str
+    asset_class: str
+    name: str
+    department_id: str | None
+    operator: str | None
+    lat: float | None
+    lon: float | None
+    address: str | None
+    installed_at: UtcDateTime | None
+    retired_at: UtcDateTime | None
+    criticality: str
+    expected_interval_s: int | None
+    metric_count: int
+    attributes: dict[str, Any] | None
+    last_seen_at: UtcDateTime | None
+    status: str
+    status_zh: str
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
+
+    @classmethod
+    def from_asset(cls, a: Asset) -> AssetRead:
+        plain = {name: getattr(a, name) for name in (
+            "id", "tenant_id", "kind", "name", "department_id", "operator", "lat", "lon", "address", "installed_at",
+            "retired_at", "criticality", "expected_interval_s", "metric_count", "attributes", "last_seen_at",
+            "status", "created_at", "updated_at")}
+        return cls(**plain, kind_zh=kinds.KIND_NAMES.get(a.kind, a.kind), asset_class=kinds.KINDS.get(a.kind, "?"),
+                   status_zh=kinds.STATUSES.get(a.status, a.status))
+
+
+class DependencyRead(BaseModel):
+    """``asset_id`` depends on ``depends_on_id`` in the way ``kind`` says."""
+
+    asset_id: str
+    depends_on_id: str
+    kind: str
+    kind_zh: str
+
+    @classmethod
+    def from_dependency(cls, d: AssetDependency) -> DependencyRead:
+        return cls(asset_id=d.asset_id, depends_on_id=d.depends_on_id, kind=d.kind,
+                   kind_zh=kinds.DEPENDENCY_KINDS.get(d.kind, d.kind))
+
+
+class AssetDetail(AssetRead):
+    """One asset with what it depends on and what depends on it directly."""
+
+    dependencies: list[DependencyRead]
+    dependants: list[DependencyRead]
+
+
+class AssetPage(Page[AssetRead]):
+    """One page of assets."""
+
+
+class ImpactItem(BaseModel):
+    """An asset an outage reaches: how far (``depth`` 1 = depends on the failed asset directly) and along which
+    path of dependencies (the failed asset first; ``…`` for a hop outside the caller's units)."""
+
+    id: str
+    name: str
+    kind: str
+    asset_class: str
+    tenant_id: str
+    criticality: str
+    depth: int
+    path: list[str]
+    measures: list[str] = Field(default_factory=list, description="for applications: measures over the "
+                                                                   "telemetry and assets lake tables")
+
+
+class ImpactReport(BaseModel):
+    """What an outage of ``asset_id`` touches (影响分析): every asset that depends on it, directly or not."""
+
+    asset_id: str
+    name: str
+    kind: str
+    affected: list[ImpactItem]
+    applications: int = Field(description="affected applications, information systems and services")
+    hidden: int = Field(0, description="affected assets outside the caller's units (not listed)")
+    measures: list[str] = Field(default_factory=list, description="the measures of the affected applications")
