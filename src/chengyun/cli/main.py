@@ -11,11 +11,13 @@ from rich.markup import escape
 
 from chengyun.accounts.cli import audit_app, tokens_app, users_app
 from chengyun.analytics.cli import app as measures_app
+from chengyun.assets.cli import app as assets_app
 from chengyun.cases.cli import app as cases_app
 from chengyun.cli.common import WorkspaceOpt, console, err_console, open_workspace
 from chengyun.core.errors import ChengyunError
 from chengyun.demo.cli import demo_cmd
 from chengyun.indicators.cli import evaluate_cmd, inputs_app, packs_app, report_cmd, runs_app
+from chengyun.ingest.cli import app as ingest_app
 from chengyun.tenancy.cli import app as tenants_app
 
 app = typer.Typer(
@@ -63,6 +65,8 @@ app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(audit_app, name="audit")
 app.add_typer(cases_app, name="cases")
+app.add_typer(assets_app, name="assets")
+app.add_typer(ingest_app, name="ingest")
 
 
 def main() -> None:
