@@ -23,6 +23,11 @@ from .conftest import ADMIN, PASSWORD, TARGET, TENANT, bearer, build_accounts_ci
 TOKEN_RE = re.compile(r"^cy_[a-z0-9]{16}_[A-Za-z0-9_-]{20,100}$")
 # Every permission, and what a citizen and an auditor hold: written out by hand (not read from the policy).
 ALL_PERMISSIONS = [
+    "alarms.ack",
+    "alarms.read",
+    "alarms.rules",
+    "assets.read",
+    "assets.write",
     "audit.read",
     "cases.read",
     "cases.rules",
@@ -32,6 +37,7 @@ ALL_PERMISSIONS = [
     "evaluations.run",
     "inputs.write",
     "packs.read",
+    "telemetry.write",
     "tenants.read",
     "users.manage",
     "users.read",
@@ -290,6 +296,8 @@ def test_me_for_the_city_administrator(anon: TestClient) -> None:
         (
             "auditor",
             [
+                "alarms.read",
+                "assets.read",
                 "audit.read",
                 "cases.read",
                 "console.read",
@@ -302,6 +310,11 @@ def test_me_for_the_city_administrator(anon: TestClient) -> None:
         (
             "operator",
             [
+                "alarms.ack",
+                "alarms.read",
+                "alarms.rules",
+                "assets.read",
+                "assets.write",
                 "cases.read",
                 "cases.rules",
                 "cases.write",
@@ -310,12 +323,14 @@ def test_me_for_the_city_administrator(anon: TestClient) -> None:
                 "evaluations.run",
                 "inputs.write",
                 "packs.read",
+                "telemetry.write",
                 "tenants.read",
             ],
         ),
         (
             "department",
-            ["cases.read", "cases.write", "console.read", "evaluations.read", "packs.read", "tenants.read"],
+            ["alarms.ack", "alarms.read", "assets.read", "cases.read", "cases.write", "console.read",
+             "evaluations.read", "packs.read", "tenants.read"],
         ),
     ],
 )

@@ -37,6 +37,14 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "cases.read": _STAFF,
     "cases.write": frozenset({"admin", "supervisor", "operator", "department"}),
     "cases.rules": frozenset({"admin", "supervisor", "operator"}),  # dispatch rules (派遣规则)
+    # infrastructure (基础设施): staff see the registry; the operator runs it; devices and systems send readings
+    # with an operator's API token; the owning department (责任单位) acknowledges its assets' alarms
+    "assets.read": _STAFF,
+    "assets.write": frozenset({"admin", "operator"}),
+    "telemetry.write": frozenset({"admin", "operator"}),
+    "alarms.read": _STAFF,
+    "alarms.ack": frozenset({"admin", "operator", "department"}),
+    "alarms.rules": frozenset({"admin", "operator"}),
 }
 
 
