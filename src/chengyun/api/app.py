@@ -28,6 +28,8 @@ from chengyun import __version__
 from chengyun.accounts.access import Throttle
 from chengyun.accounts.views import audit_router, auth_router, users_router
 from chengyun.api.deps import commit_in_view
+from chengyun.assets.alarm_views import router as alarms_router
+from chengyun.assets.views import router as assets_router
 from chengyun.cases.open311 import open311_router
 from chengyun.cases.views import router as cases_router
 from chengyun.core.db import get_engine, migrate
@@ -35,7 +37,10 @@ from chengyun.core.errors import ChengyunError, InvalidInput, NotFound, TooManyR
 from chengyun.core.logging import request_id_var
 from chengyun.core.settings import Settings, get_settings
 from chengyun.indicators.views import router as indicators_router
+from chengyun.ingest.views import router as ingest_router
 from chengyun.tenancy.views import router as tenancy_router
+from chengyun.web.alarms import router as alarms_pages_router
+from chengyun.web.assets import router as assets_pages_router
 from chengyun.web.cases import router as cases_pages_router
 from chengyun.web.pages import error_page
 from chengyun.web.pages import router as pages_router
@@ -243,7 +248,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _internal_error)
     routers = (auth_router, users_router, audit_router, indicators_router, tenancy_router, cases_router,
-               open311_router, cases_pages_router, pages_router)
+               open311_router, assets_router, alarms_router, ingest_router, cases_pages_router, assets_pages_router,
+               alarms_pages_router, pages_router)  # the console's catch-all pages last
     for router in routers:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
