@@ -15,6 +15,7 @@ change to the policy or to a route's dependency shows up here as a failure.
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -267,6 +268,20 @@ def _console_rules(w: World, name: str) -> Req:
     return Req("POST", "/cases/rules", data={"unit": TARGET, "text": text})
 
 
+def _telemetry(w: World, name: str) -> Req:
+    line = {"tenant": TARGET, "asset_id": "tc-meter", "ts": 1795651200 + next(w.serial), "values": {"kwh": 1.5}}
+    return Req("POST", "/api/v1/telemetry", content=json.dumps(line).encode())
+
+
+def _ngsi(path: str) -> Callable[[World, str], Req]:
+    def call(w: World, name: str) -> Req:  # a new entity each time: registered as an asset, 201
+        entity = {"id": f"urn:ngsi-ld:Meter:tc-{next(w.serial)}", "type": "Meter",
+                  "kwh": {"type": "Property", "value": 2, "observedAt": "2026-11-26T00:00:00Z"}}
+        return Req("POST", path, content=json.dumps([entity]).encode(),
+                   headers={"content-type": "application/json", "NGSILD-Tenant": TARGET})
+    return call
+
+
 RUNS = "admin supervisor operator"
 CASE_WRITERS = "admin supervisor operator department"
 ACCOUNTS = "admin auditor"
@@ -357,6 +372,11 @@ ROUTES: dict[tuple[str, str], Case] = {
         "unit", _get("/api/v1/dispatch-rules.yaml", tenant=TARGET), RUNS
     ),
     ("PUT", "/api/v1/dispatch-rules.yaml"): Case("unit", _put_rules_yaml, RUNS),
+    # telemetry (遥测): devices and systems send with an operator's token, for the units it may write
+    ("POST", "/api/v1/telemetry"): Case("unit", _telemetry, "admin operator", ok=202, outside=403),
+    ("POST", "/ngsi-ld/v1/entityOperations/upsert"): Case(
+        "unit", _ngsi("/ngsi-ld/v1/entityOperations/upsert"), "admin operator", ok=201, outside=403),
+    ("POST", "/ngsi-ld/v1/notify"): Case("unit", _ngsi("/ngsi-ld/v1/notify"), "admin operator", ok=201, outside=403),
     # Open311: citizens report without an account
     **{
         (method, f"/open311/v2/{path}"): Case("public", call)

@@ -22,7 +22,8 @@ from paho.mqtt.properties import Properties
 
 from chengyun.core.errors import InvalidInput
 from chengyun.ingest.mqtt import MqttIngest, parse_topic, parse_url
-from chengyun.ingest.pipeline import Ingestor, list_quarantine
+from chengyun.ingest.pipeline import Ingestor
+from chengyun.ingest.quarantine import list_quarantine
 from chengyun.lake.reader import read
 from tests.conftest import need, port_open
 

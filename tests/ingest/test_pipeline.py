@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from chengyun.core.errors import Conflict
-from chengyun.ingest.pipeline import Ingestor, Message, list_quarantine
+from chengyun.ingest.pipeline import Ingestor, Message
+from chengyun.ingest.quarantine import list_quarantine
 from chengyun.ingest.wal import batch_name
 from chengyun.lake.reader import read
 from chengyun.lake.writer import write

@@ -37,6 +37,7 @@ from chengyun.core.errors import ChengyunError, InvalidInput, NotFound, TooManyR
 from chengyun.core.logging import request_id_var
 from chengyun.core.settings import Settings, get_settings
 from chengyun.indicators.views import router as indicators_router
+from chengyun.ingest.hub import IngestHub
 from chengyun.ingest.views import router as ingest_router
 from chengyun.tenancy.views import router as tenancy_router
 from chengyun.web.alarms import router as alarms_pages_router
@@ -223,11 +224,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         migrate(settings)
         app.state.session_factory = sessionmaker(bind=get_engine(settings.db_url), expire_on_commit=False)
         ticker = asyncio.create_task(_tick_forever(app)) if settings.case_tick_minutes > 0 else None
+        app.state.ingest.start_mqtt()
         yield
         if ticker is not None:
             ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await ticker
+        app.state.ingest.close()  # the lake gets what the log holds; nothing acknowledged waits for a restart
 
     app = FastAPI(
         title="城运 chengyun",
@@ -242,6 +245,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.secret = settings.secret()
     app.state.throttle = Throttle()
+    app.state.ingest = IngestHub(settings)
     app.add_middleware(SecurityHeaders)
     app.add_exception_handler(ChengyunError, error_response)
     app.add_exception_handler(RequestValidationError, _validation_error)

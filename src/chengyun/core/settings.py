@@ -38,6 +38,14 @@ class Settings(BaseSettings):
         5, ge=0, description="how often the server runs the case SLA tick (breaches, escalation); 0: never "
         "(then run `chengyun cases tick` from cron)"
     )
+    mqtt_url: str | None = Field(
+        None, description="MQTT broker the server subscribes to for telemetry (mqtt://host:1883); none: the server "
+        "takes telemetry over HTTP and NGSI-LD only (`chengyun ingest mqtt` can run on its own)"
+    )
+    ingest_flush_seconds: float = Field(
+        2.0, gt=0, description="how long accepted telemetry may wait in the write-ahead log before it is moved "
+        "into the lake (it is durable either way)"
+    )
 
     @model_validator(mode="after")
     def _defaults(self) -> Settings:

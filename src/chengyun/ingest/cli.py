@@ -18,7 +18,8 @@ from rich.text import Text
 
 from chengyun.cli.common import JsonOpt, WorkspaceOpt, console, err_console, open_workspace, print_json
 from chengyun.core.settings import Settings
-from chengyun.ingest.pipeline import Ingestor, list_quarantine
+from chengyun.ingest.pipeline import Ingestor
+from chengyun.ingest.quarantine import list_quarantine
 
 if TYPE_CHECKING:
     from chengyun.ingest.mqtt import MqttIngest

@@ -24,7 +24,6 @@ Flush policy: every ``flush_records`` log records or ``flush_seconds`` seconds, 
 
 from __future__ import annotations
 
-import base64
 import fcntl
 import json
 import logging
@@ -32,9 +31,9 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -42,7 +41,11 @@ from typing import Any
 import pyarrow as pa
 
 from chengyun.core.errors import Conflict
-from chengyun.ingest.telemetry import Decoded, Sample, decode_bytes, decode_lines
+from chengyun.ingest.decoders import DECODERS, Message, decode_telemetry
+from chengyun.ingest.quarantine import Quarantine
+from chengyun.ingest.quarantine import QuarantineItem as QuarantineItem  # where callers found it first
+from chengyun.ingest.quarantine import list_quarantine as list_quarantine
+from chengyun.ingest.telemetry import Decoded, Sample
 from chengyun.ingest.wal import Wal, batch_name
 from chengyun.lake.writer import write
 
@@ -54,17 +57,7 @@ _SEGMENT_BYTES = 64 * 2**20  # ~600,000 records: well above the dedupe window, s
 _MAX_DONE_SEGMENTS = 4
 
 
-@dataclass(frozen=True)
-class Message:
-    """A received payload: where from (``mqtt``, ``http``), the raw bytes, the tenant and asset it is for (both
-    None for a JSON-lines batch, whose lines name their own), when it arrived (aware) and the MQTT topic."""
-
-    source: str
-    raw: bytes
-    tenant: str | None
-    asset_id: str | None
-    received_at: datetime
-    topic: str | None = None
+Listener = Callable[[pa.Table], None]  # called with each batch once in the lake: tenant, asset_id, metric, ts, value
 
 
 @dataclass
@@ -92,25 +85,6 @@ class IngestStats:
     last_error: str = ""
 
 
-@dataclass(frozen=True)
-class QuarantineItem:
-    """A message put aside (隔离): when and where it came from, why, and its raw bytes (base64 on disk)."""
-
-    received_at: str
-    source: str
-    topic: str | None
-    tenant: str | None
-    asset_id: str | None
-    reason: str
-    size: int
-    raw_b64: str = field(repr=False)
-
-    @property
-    def raw(self) -> bytes:
-        """The bytes as received."""
-        return base64.b64decode(self.raw_b64)
-
-
 def encode_record(readings: Sequence[Sample]) -> bytes:
     """One WAL record of a message's readings, grouped by (tenant, asset)."""
     groups: dict[tuple[str, str], list[list[Any]]] = {}
@@ -125,59 +99,6 @@ def decode_record(payload: bytes) -> Iterator[Sample]:
     for tenant, asset_id, rows in json.loads(payload):
         for metric, ts_us, value in rows:
             yield Sample(tenant, asset_id, metric, ts_us, value)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-class Quarantine:
-    """Append-only, durable JSON lines per UTC day: ``<dir>/quarantine-<YYYY-MM-DD>.jsonl``."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = Path(directory)
-        self._lock = threading.Lock()
-
-    def put(self, items: Sequence[tuple[Message, str]]) -> None:
-        """Write the messages with their reasons and return once they are synced to disk."""
-        by_day: dict[date, list[str]] = {}
-        for msg, reason in items:
-            item = QuarantineItem(msg.received_at.astimezone(UTC).isoformat(), msg.source, msg.topic, msg.tenant,
-                                  msg.asset_id, reason, len(msg.raw), base64.b64encode(msg.raw).decode())
-            by_day.setdefault(msg.received_at.astimezone(UTC).date(), []).append(
-                json.dumps(asdict(item), ensure_ascii=False) + "\n")
-        with self._lock:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            for day, lines in by_day.items():
-                path = self.directory / f"quarantine-{day.isoformat()}.jsonl"
-                new = not path.exists()
-                with open(path, "a", encoding="utf-8") as fh:
-                    fh.write("".join(lines))
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                if new:
-                    _fsync_dir(self.directory)
-
-
-def list_quarantine(directory: Path, limit: int = 100) -> list[QuarantineItem]:
-    """Quarantined messages, newest first (at most ``limit``)."""
-    out: list[QuarantineItem] = []
-    folder = Path(directory)
-    if not folder.is_dir():
-        return out
-    for path in sorted(folder.glob("quarantine-*.jsonl"), reverse=True):
-        for line in reversed(path.read_text(encoding="utf-8").splitlines()):
-            try:
-                out.append(QuarantineItem(**json.loads(line)))
-            except (ValueError, TypeError):  # a torn last line after a crash: never acknowledged
-                continue
-            if len(out) >= limit:
-                return out
-    return out
 
 
 class _Recent:
@@ -206,8 +127,12 @@ class Ingestor:
 
     def __init__(self, lake: Path, wal_dir: Path, quarantine_dir: Path, *, flush_records: int = 50_000,
                  flush_seconds: float = 2.0, dedupe_records: int = 100_000,
-                 segment_bytes: int = _SEGMENT_BYTES) -> None:
-        self.lake, self.wal_dir = Path(lake), Path(wal_dir)
+                 segment_bytes: int = _SEGMENT_BYTES, stream: str | None = None,
+                 listeners: Sequence[Listener] = ()) -> None:
+        """``stream`` names this WAL's lake files (``part-<stream>-seq-…``) when several ingest processes, each with
+        its own WAL, write the same lake; ``listeners`` are called with each batch once it is in the lake."""
+        self.lake, self.wal_dir, self.stream = Path(lake), Path(wal_dir), stream
+        self.listeners: list[Listener] = list(listeners)
         self.flush_records, self.flush_seconds, self.dedupe_records = flush_records, flush_seconds, dedupe_records
         self.quarantine = Quarantine(quarantine_dir)
         self.stats = IngestStats()
@@ -257,9 +182,8 @@ class Ingestor:
         return results
 
     def _decode(self, msg: Message) -> Decoded:
-        if msg.tenant is None and msg.asset_id is None:
-            return decode_lines(msg.raw, msg.received_at)
-        return decode_bytes(msg.raw, msg.tenant or "", msg.asset_id or "", msg.received_at)
+        decoder = DECODERS.get(msg.source, decode_telemetry)
+        return decoder(msg)
 
     def _log(self, decoded: list[Decoded], results: list[Accepted]) -> int:
         """Append the new readings (one record per message); the last seq that must be durable before acking."""
@@ -328,12 +252,25 @@ class Ingestor:
         """Steps 3 and 4 of the WAL protocol for ``first..last``: lake files named by the range, then checkpoint."""
         table = self._batch_table(first, last)
         if table.num_rows:
-            write(self.lake, TABLE, table, name=batch_name(first, last).removesuffix(".parquet"))
+            name = batch_name(first, last).removesuffix(".parquet")
+            write(self.lake, TABLE, table, name=f"{self.stream}-{name}" if self.stream else name)
         self.wal.checkpoint(last)
         self.stats.flushed_rows += table.num_rows
         self.stats.flushes += 1
         self._prune()
+        if table.num_rows:
+            self._tell(table)
         return table.num_rows
+
+    def _tell(self, table: pa.Table) -> None:
+        """Hand a batch now in the lake to the listeners (alarm rules, last seen); one failing is logged only.
+        A batch redone after a crash is handed over again, so listeners must be idempotent."""
+        for listener in self.listeners:
+            try:
+                listener(table)
+            except Exception:  # the readings are safe in the lake; a listener's failure must not stop ingest
+                log.exception("ingest: listener %s failed on a batch of %d readings",
+                              getattr(listener, "__name__", listener), table.num_rows)
 
     def _batch_records(self, first: int, last: int) -> list[bytes]:
         """The payloads of ``first..last``: from memory when the buffer holds exactly them, else from the log."""

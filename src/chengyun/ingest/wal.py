@@ -35,6 +35,7 @@ from pathlib import Path
 from types import TracebackType
 
 from chengyun.core.errors import ChengyunError, InvalidInput
+from chengyun.lake.writer import fsync_dir
 
 log = logging.getLogger(__name__)
 
@@ -111,14 +112,6 @@ def _valid_after(buf: bytes, pos: int, seq: int) -> int | None:
     return None
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class Wal:
     """A segmented, checksummed, group-committed append-only log; every method is thread-safe."""
 
@@ -140,7 +133,7 @@ class Wal:
         self._fd, self._size, self._next_seq = -1, 0, 1  # set by _open_tail
         if not self.directory.is_dir():
             self.directory.mkdir(parents=True)
-            _fsync_dir(self.directory.parent)
+            fsync_dir(self.directory.parent)
         self._done, self._pending = self._read_state()
         self._segments = sorted(int(m.group(1)) for p in self.directory.iterdir()
                                 if (m := _SEGMENT_RE.match(p.name)))
@@ -182,7 +175,7 @@ class Wal:
                     os.close(old)
                 _sync_data(fd)
                 if new_dir:
-                    _fsync_dir(self.directory)
+                    fsync_dir(self.directory)
             except BaseException as exc:  # after a failed fsync the page cache state is unknown: never retry
                 with self._lock:
                     self._broken = exc
@@ -355,7 +348,7 @@ class Wal:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-        _fsync_dir(self.directory)
+        fsync_dir(self.directory)
         self._done, self._pending = done, pending
 
     @property

@@ -24,7 +24,8 @@ WRITERS = 4
 _TENANT_RE = re.compile(r"^[A-Za-z0-9._-]+\Z")
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Sync a directory, so a file created or renamed in it survives a crash."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -44,7 +45,7 @@ def write_file_atomic(table: pa.Table, target: Path, *, durable: bool = True) ->
             os.fsync(fh.fileno())
     os.replace(tmp, target)
     if durable:
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
     return target
 
 
