@@ -210,14 +210,17 @@ def resolve_token(session: Session, token: str, *, kinds: tuple[str, ...] = TOKE
     m = TOKEN_RE.match(token or "")
     if not m:
         return None
-    row = session.get(Token, m.group(1))
-    if row is None or row.kind not in kinds or not hmac.compare_digest(row.secret_hash, _digest(m.group(2))):
+    found = session.execute(select(Token, User).join(User, User.id == Token.user_id)
+                            .where(Token.id == m.group(1))).first()  # one round trip for both
+    if found is None:
+        return None
+    row, user = found[0], found[1]
+    if row.kind not in kinds or not hmac.compare_digest(row.secret_hash, _digest(m.group(2))):
         return None
     now = utcnow()
     if row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= now):
         return None
-    user = session.get(User, row.user_id)
-    if user is None or user.disabled:
+    if user.disabled:
         return None
     if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=5):  # one write per 5 min at most
         row.last_used_at = now

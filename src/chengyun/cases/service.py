@@ -18,8 +18,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import yaml
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, bindparam, literal, select
+from sqlalchemy.orm import Session, aliased
 
 from chengyun.accounts import audit
 from chengyun.cases import lifecycle, sla
@@ -41,6 +41,7 @@ CHANNELS: dict[str, tuple[str, str]] = {
     "other": ("其他", "Other"),
 }
 CATEGORIES_FILE = Path(__file__).resolve().parent / "data" / "categories.yaml"
+MAX_DEPTH = 16  # units above a case: city, district, street, grid and room to spare
 _PHONE = re.compile(r"^\+?\d[\d -]{5,19}$")
 
 
@@ -149,14 +150,28 @@ def _hours_match(spec: str | None, local: datetime) -> bool:
 # lift the session's scope (``unscoped``) and never answer the caller with what they read.
 
 
+def _ancestors_query() -> Select[tuple[str]]:
+    """Built once (its compiled form is cached): the unit ``:unit_id`` and those above it, nearest first."""
+    up = select(AdminUnit.id, AdminUnit.parent_id, literal(0).label("depth")) \
+        .where(AdminUnit.id == bindparam("unit_id")).cte("up", recursive=True)
+    parent = aliased(AdminUnit)
+    up = up.union_all(select(parent.id, parent.parent_id, (up.c.depth + 1).label("depth"))
+                      .join(up, parent.id == up.c.parent_id).where(up.c.depth < MAX_DEPTH))
+    return select(up.c.id).order_by(up.c.depth)
+
+
+_ANCESTORS = _ancestors_query()
+
+
 def ancestors(session: Session, unit_id: str) -> list[str]:
-    """The unit and every unit above it, nearest first."""
-    out: list[str] = []
-    current: str | None = unit_id
+    """The unit and every unit above it, nearest first (one recursive query; an unknown unit gives just itself)."""
     with unscoped(session):
-        while current and current not in out:
-            out.append(current)
-            current = session.scalar(select(AdminUnit.parent_id).where(AdminUnit.id == current))
+        chain = list(session.scalars(_ANCESTORS, {"unit_id": unit_id}))
+    out: list[str] = []
+    for uid in chain or [unit_id]:  # a loop in the tree (a data error) stops at its first repeat
+        if uid in out:
+            break
+        out.append(uid)
     return out
 
 
@@ -170,9 +185,12 @@ def reachable_department(session: Session, department_id: str, unit_id: str) -> 
     """The department if a case of ``unit_id`` may go to it, else None."""
     with unscoped(session):
         dept = session.get(Department, department_id)
-    if dept is None or dept.tenant_id not in reachable_units(session, unit_id):
+    if dept is None:
         return None
-    return dept
+    # at or above the unit, or below it (then the unit is above the department's)
+    if dept.tenant_id in ancestors(session, unit_id) or unit_id in ancestors(session, dept.tenant_id):
+        return dept
+    return None
 
 
 def route(session: Session, desk: CaseDesk, case: Case) -> DispatchRule | None:
