@@ -8,6 +8,7 @@ escalates what is open; and the lake's ``cases`` table is written by the domain'
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -101,3 +102,52 @@ def run_desk(settings: Settings, session: Session, w: World, loader: HistoryLoad
 def open_loader(session: Session, desk: CaseDesk) -> HistoryLoader:
     """The bulk writer of the demo's case history."""
     return HistoryLoader(session, desk, source="demo", label="the demo city", now=utcnow())
+
+
+# ---- the devices' readings go through the ingest path (接入) -------------------------------------------------
+
+
+class DemoIngest:
+    """The demo's readings, sent as each device's upload per chunk through an ingestor of their own (log
+    ``<workspace>/wal/demo``, lake files ``part-demo-seq-…``): de-duplicated, logged durably, moved into the lake
+    exactly once, like any device's."""
+
+    FLUSH_RECORDS = 400  # device uploads per lake batch
+
+    def __init__(self, settings: Settings) -> None:
+        from chengyun.ingest.cli import quarantine_dir
+        from chengyun.ingest.pipeline import Ingestor
+
+        self.ingestor = Ingestor(settings.lake, settings.workspace / "wal" / "demo", quarantine_dir(settings),
+                                 stream="demo", dedupe_records=2 * self.FLUSH_RECORDS,
+                                 flush_records=self.FLUSH_RECORDS)
+
+    def __enter__(self) -> DemoIngest:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_rest: object) -> None:
+        if kind is not None:
+            self.ingestor.close()
+            return
+        self.ingestor.flush()
+        done = self.ingestor.lag()[0] == 0
+        self.ingestor.close()
+        if done:  # everything is in the lake: the demo's log has nothing left to guard
+            shutil.rmtree(self.ingestor.wal_dir)
+
+    def add(self, columns: Columns) -> int:
+        """Send one chunk of generated readings; returns how many were stored."""
+        from chengyun.ingest.telemetry import Decoded, Sample
+
+        t = pa.table({k: v.dictionary_decode() if isinstance(v, pa.DictionaryArray) else v
+                      for k, v in columns.items()})
+        stamps = t.column("ts").cast(pa.timestamp("us")).cast(pa.int64()).to_pylist()
+        uploads: dict[tuple[str, str], list[Sample]] = {}
+        for tenant, asset, metric, ts_us, value in zip(t.column("tenant").to_pylist(), t.column("asset_id").to_pylist(),
+                                                       t.column("metric").to_pylist(), stamps,
+                                                       t.column("value").to_pylist(), strict=True):
+            uploads.setdefault((tenant, asset), []).append(Sample(tenant, asset, metric, ts_us, value))
+        done = self.ingestor.accept_decoded([Decoded(readings=r) for r in uploads.values()])
+        if self.ingestor.lag()[0] >= self.FLUSH_RECORDS:
+            self.ingestor.flush()
+        return sum(r.stored for r in done)

@@ -27,7 +27,7 @@ from chengyun.core.errors import Conflict, InvalidInput
 from chengyun.core.periods import Period, recent_quarters
 from chengyun.core.settings import Settings
 from chengyun.demo import names as N
-from chengyun.demo.desk import DeskSummary, history_rows, open_loader, run_desk
+from chengyun.demo.desk import DemoIngest, DeskSummary, history_rows, open_loader, run_desk
 from chengyun.demo.registries import build_assets, build_catalogue, build_services
 from chengyun.demo.streams import DAY, FACTS, Columns, local_midnight
 from chengyun.lake.writer import write
@@ -86,7 +86,6 @@ class Territory:
     streets: list[list[str]]
 
 
-DESK_TABLES = frozenset({"cases"})  # fact tables that go into the state DB through their domain, not to the lake
 CITY_CENTRE = (29.87, 121.55)  # the map position of 临江市 (a made-up city), latitude and longitude
 
 
@@ -298,14 +297,16 @@ def generate(*, settings: Settings, session: Session, scale: str = "small", seed
     sink = _Sink(settings.lake, progress, totals)
     desk = CaseDesk.for_settings(settings)
     try:
-        with open_loader(session, desk) as loader:
+        with open_loader(session, desk) as loader, DemoIngest(settings) as ingest:
             for name, columns in dims.items():
                 sink.put(name, columns)
             for m in range(len(chunks)):
                 for d in range(len(w.districts)):
                     for table in FACTS:
-                        if table in DESK_TABLES:  # through the domain's services, into the state DB
+                        if table == "cases":  # through the case desk, into the state DB
                             sink.count(table, loader.add(history_rows(fact_chunk(w, table, m, d))))
+                        elif table == "telemetry":  # through the ingest path, into the lake
+                            sink.count(table, ingest.add(fact_chunk(w, table, m, d)))
                         else:
                             sink.put(table, fact_chunk(w, table, m, d))
         cases = run_desk(settings, session, w, loader, desk)

@@ -171,21 +171,34 @@ class Ingestor:
         for res, d in zip(results, decoded, strict=True):
             if not d.valid:
                 res.quarantined, res.reason = True, d.reason()
+        self._commit(decoded, results, quarantined=len(bad))
+        return results
+
+    def accept_decoded(self, decoded: Sequence[Decoded]) -> list[Accepted]:
+        """``accept_many`` for readings a program already has as samples (a bulk load, the demo city): the same
+        de-duplication, log and lake, without bytes to parse or to quarantine."""
+        if any(not d.valid for d in decoded):
+            raise ValueError("accept_decoded takes readings without problems; send raw messages to accept_many")
+        results = [Accepted(skipped=d.skipped) for d in decoded]
+        self._commit(decoded, results, quarantined=0)
+        return results
+
+    def _commit(self, decoded: Sequence[Decoded], results: list[Accepted], quarantined: int) -> None:
+        """Log the readings, wait until they are durable, count."""
         wait_for = self._log(decoded, results)
         if wait_for > self.wal.durable_seq:
             self.wal.append_durable([])  # group commit: returns once everything appended so far is synced
         with self._lock:
-            self.stats.messages += len(messages)
-            self.stats.quarantined += len(bad)
+            self.stats.messages += len(decoded)
+            self.stats.quarantined += quarantined
             self.stats.readings += sum(r.stored for r in results)
             self.stats.duplicates += sum(r.duplicates for r in results)
-        return results
 
     def _decode(self, msg: Message) -> Decoded:
         decoder = DECODERS.get(msg.source, decode_telemetry)
         return decoder(msg)
 
-    def _log(self, decoded: list[Decoded], results: list[Accepted]) -> int:
+    def _log(self, decoded: Sequence[Decoded], results: list[Accepted]) -> int:
         """Append the new readings (one record per message); the last seq that must be durable before acking."""
         with self._lock:
             wait_for, payloads, keysets = 0, [], []
