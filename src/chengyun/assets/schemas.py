@@ -166,3 +166,67 @@ class ImpactReport(BaseModel):
     applications: int = Field(description="affected applications, information systems and services")
     hidden: int = Field(0, description="affected assets outside the caller's units (not listed)")
     measures: list[str] = Field(default_factory=list, description="the measures of the affected applications")
+
+
+class DependencySet(BaseModel):
+    """How the asset depends on the other one (``PUT …/dependencies/{other}``); by default from the other's kind."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: DependencyKindName | None = None
+
+
+class AssetRetire(BaseModel):
+    """When and why an asset is taken out of service (退役); the time defaults to now."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    at: datetime | None = Field(default=None, description="UTC unless an offset is given")
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class TelemetryPoint(BaseModel):
+    """One point of a series: a reading, or a bucket's minimum, mean (``value``) and maximum from its start on."""
+
+    ts: UtcDateTime
+    value: float | None
+    min: float | None = Field(default=None, description="bucketed series only")
+    max: float | None = Field(default=None, description="bucketed series only")
+    count: int = Field(default=1, description="readings in the bucket")
+
+
+class TelemetrySeries(BaseModel):
+    """The readings of one metric in the window: as they are, or bucketed when there are more than the chart
+    takes (``bucketed``, ``every_s``)."""
+
+    metric: str
+    readings: int
+    bucketed: bool
+    every_s: int | None = None
+    points: list[TelemetryPoint]
+
+
+class TelemetryRead(BaseModel):
+    """An asset's telemetry (遥测) in ``[since, until)``, one series per metric, at most ``max_points`` each."""
+
+    asset_id: str
+    since: UtcDateTime
+    until: UtcDateTime
+    max_points: int
+    bucketed: bool = Field(description="true when any series was bucketed (min/avg/max per bucket)")
+    every_s: int | None = Field(description="the bucket length in seconds, when bucketed")
+    series: list[TelemetrySeries]
+
+
+class QuarantineRead(BaseModel):
+    """A payload the ingest put aside (隔离) with the reason; the raw bytes only as a short escaped preview."""
+
+    received_at: str
+    source: str
+    topic: str | None
+    tenant: str | None
+    asset_id: str | None
+    reason: str
+    size: int
+    preview: str = Field(description="the first bytes, non-printable ones escaped (\\n, \\x00 …)")
+    truncated: bool
