@@ -6,7 +6,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, UniqueConstraint, select
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    select,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from chengyun.core.db import Base, utcnow
@@ -57,4 +69,84 @@ class AssetDependency(Base):
 
 scope_rule(Asset, lambda cls, scope: cls.tenant_id.in_(scope.ids))
 scope_rule(AssetDependency,
+           lambda cls, scope: cls.asset_id.in_(select(Asset.id).where(Asset.tenant_id.in_(scope.ids))))
+
+
+# ---- alarms (告警) -------------------------------------------------------------------------------------------
+
+
+class AlarmRule(Base):
+    """When an asset is in trouble (告警规则): a threshold on a metric, no readings for too long, or too fast a
+    change. Applies to the assets of ``kind`` in the unit's subtree; rules without a unit are the shipped defaults,
+    used for assets whose unit and the units above it have no rules of their own."""
+
+    __tablename__ = "alarm_rules"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str | None] = mapped_column(ForeignKey("admin_units.id"), nullable=True, index=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)  # the order of the unit's YAML
+    kind: Mapped[str] = mapped_column(String(32), default="*")  # a kind, a class of kinds, or "*"
+    metric: Mapped[str | None] = mapped_column(String(64), nullable=True)  # threshold and rate rules
+    type: Mapped[str] = mapped_column(String(16))  # threshold | absence | rate
+    op: Mapped[str | None] = mapped_column(String(2), nullable=True)  # threshold: > >= < <= == !=
+    value: Mapped[float | None] = mapped_column(Float, nullable=True)  # threshold: the limit; rate: per minute
+    for_seconds: Mapped[int] = mapped_column(Integer, default=0)  # how long the condition must hold (and end)
+    intervals: Mapped[float | None] = mapped_column(Float, nullable=True)  # absence: × expected_interval_s
+    seconds: Mapped[int | None] = mapped_column(Integer, nullable=True)  # absence: or a fixed silence
+    severity: Mapped[str] = mapped_column(String(16), default="major")  # critical | major | minor | warning
+    open_case: Mapped[bool] = mapped_column(Boolean, default=False)  # raise a case (设备告警立案) too
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    note: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Alarm(Base):
+    """One alarm (告警) of one asset under one rule: raised → acknowledged → cleared. While it is not cleared,
+    a repeat of its condition adds to ``count`` instead of raising another (one open alarm per asset and rule)."""
+
+    __tablename__ = "alarms"
+    __table_args__ = (
+        # at most one alarm not cleared per (asset, rule); SQLite and PostgreSQL both have partial indexes
+        Index("uq_alarms_open", "asset_id", "rule_id", unique=True, sqlite_where=text("status != 'cleared'"),
+              postgresql_where=text("status != 'cleared'")),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"), index=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("admin_units.id"), index=True)  # the asset's unit
+    rule_id: Mapped[int | None] = mapped_column(ForeignKey("alarm_rules.id", ondelete="SET NULL"), nullable=True)
+    type: Mapped[str] = mapped_column(String(16))  # the rule's type, kept when the rule is replaced
+    metric: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default="raised", index=True)  # raised|acknowledged|cleared
+    severity: Mapped[str] = mapped_column(String(16))
+    raised_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    last_at: Mapped[datetime] = mapped_column(DateTime)  # the latest reading (or sweep) that found it
+    acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    ack_note: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    cleared_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    cleared_by: Mapped[str | None] = mapped_column(String(100), nullable=True)  # "alarm-rules" when it ended
+    clear_reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    last_value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    message: Mapped[str] = mapped_column(String(500))
+    case_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    count: Mapped[int] = mapped_column(Integer, default=1)  # times the condition was found while open
+
+
+class AlarmState(Base):
+    """What evaluating a rule on an asset needs from earlier batches: the last reading seen and since when the
+    current run of readings has held (breaching while no alarm is open; back to normal while one is)."""
+
+    __tablename__ = "alarm_states"
+
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"), primary_key=True)
+    rule_id: Mapped[int] = mapped_column(ForeignKey("alarm_rules.id", ondelete="CASCADE"), primary_key=True)
+    since: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    last_ts: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    last_value: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+scope_rule(AlarmRule, lambda cls, scope: cls.tenant_id.in_(scope.ids) | cls.tenant_id.is_(None))
+scope_rule(Alarm, lambda cls, scope: cls.tenant_id.in_(scope.ids))
+scope_rule(AlarmState,
            lambda cls, scope: cls.asset_id.in_(select(Asset.id).where(Asset.tenant_id.in_(scope.ids))))

@@ -11,6 +11,7 @@ from rich.markup import escape
 
 from chengyun.accounts.cli import audit_app, tokens_app, users_app
 from chengyun.analytics.cli import app as measures_app
+from chengyun.assets.alarm_cli import app as alarms_app
 from chengyun.assets.cli import app as assets_app
 from chengyun.cases.cli import app as cases_app
 from chengyun.cli.common import WorkspaceOpt, console, err_console, open_workspace
@@ -66,6 +67,7 @@ app.add_typer(tokens_app, name="tokens")
 app.add_typer(audit_app, name="audit")
 app.add_typer(cases_app, name="cases")
 app.add_typer(assets_app, name="assets")
+app.add_typer(alarms_app, name="alarms")
 app.add_typer(ingest_app, name="ingest")
 
 
