@@ -136,3 +136,17 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Setting
 def demo_workspace(demo_run: tuple[Settings, str]) -> Settings:
     """The small demo city, generated, evaluated for every pack and quarter, and reported."""
     return demo_run[0]
+
+
+@pytest.fixture(scope="module")
+def cheap_hashes() -> Iterator[None]:
+    """argon2id at its lowest cost while a module builds its staff and logs them in (cost is not under test)."""
+    from argon2 import PasswordHasher
+
+    from chengyun.accounts import service
+
+    cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(service, "HASHER", cheap)
+        mp.setattr(service, "_DUMMY_HASH", cheap.hash("timing-equaliser"))
+        yield

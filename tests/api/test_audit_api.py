@@ -229,6 +229,37 @@ def _console_login(c: TestClient, s: Settings, h: dict[str, str]) -> Any:
         c.cookies.clear()
 
 
+def _asset_body() -> dict[str, Any]:
+    return {"id": f"aud-{next(_serial)}", "name": "审计测试设备", "kind": "sensor", "tenant": TARGET}
+
+
+def _new_asset(c: TestClient) -> str:
+    r = c.post("/api/v1/assets", json=_asset_body())
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
+def _new_dependency(c: TestClient) -> str:
+    """``<asset>/dependencies/<other>`` of a dependency just recorded."""
+    path = f"{_new_asset(c)}/dependencies/{_new_asset(c)}"
+    assert c.put(f"/api/v1/assets/{path}").status_code == 200
+    return path
+
+
+def _new_alarm(s: Settings) -> str:
+    """An open alarm of a new asset of T."""
+    from chengyun.assets.models import Alarm
+    from chengyun.assets.schemas import AssetCreate
+    from chengyun.assets.service import add_asset
+
+    n, at = next(_serial), datetime(2026, 11, 26)
+    with session_scope(s) as session:
+        add_asset(session, AssetCreate(id=f"aud-alarm-{n}", name="审计告警设备", kind="sensor", tenant=TARGET))
+        session.add(Alarm(id=f"alm-aud-{n}", asset_id=f"aud-alarm-{n}", tenant_id=TARGET, type="threshold",
+                          status="raised", severity="major", raised_at=at, last_at=at, message="pm25 > 150", count=1))
+    return f"alm-aud-{n}"
+
+
 # (method, path) → (the request, sent with the request-id header h; the action it must record)
 WRITES: dict[tuple[str, str], tuple[Write, str]] = {
     ("POST", "/api/v1/auth/token"): (
@@ -330,6 +361,41 @@ WRITES: dict[tuple[str, str], tuple[Write, str]] = {
     ("POST", "/logout"): (
         lambda c, s, h: c.post("/logout", headers=h | bearer(_spare(s)[1]), follow_redirects=False),
         "token.revoke",
+    ),
+    # the asset registry (设备台账): every change goes through the service, which records it
+    ("POST", "/api/v1/assets"): (
+        lambda c, s, h: c.post("/api/v1/assets", json=_asset_body(), headers=h),
+        "asset.create",
+    ),
+    ("PATCH", "/api/v1/assets/{asset_id}"): (
+        lambda c, s, h: c.patch(f"/api/v1/assets/{_new_asset(c)}", json={"operator": "运维公司"}, headers=h),
+        "asset.update",
+    ),
+    ("POST", "/api/v1/assets/{asset_id}/retire"): (
+        lambda c, s, h: c.post(f"/api/v1/assets/{_new_asset(c)}/retire", json={"reason": "更换"}, headers=h),
+        "asset.retire",
+    ),
+    ("PUT", "/api/v1/assets/{asset_id}/dependencies/{other_id}"): (
+        lambda c, s, h: c.put(f"/api/v1/assets/{_new_asset(c)}/dependencies/{_new_asset(c)}", headers=h),
+        "asset.depend",
+    ),
+    ("DELETE", "/api/v1/assets/{asset_id}/dependencies/{other_id}"): (
+        lambda c, s, h: c.delete(f"/api/v1/assets/{_new_dependency(c)}", headers=h),
+        "asset.undepend",
+    ),
+    # alarms (告警): acknowledging, clearing (API and console forms) and replacing a unit's rules
+    **{
+        ("POST", f"{prefix}/{{alarm_id}}/{action}"): (
+            lambda c, s, h, prefix=prefix, action=action: c.post(
+                f"{prefix}/{_new_alarm(s)}/{action}", headers=h, follow_redirects=False),
+            f"alarm.{action}",
+        )
+        for prefix in ("/api/v1/alarms", "/alarms") for action in ("acknowledge", "clear")
+    },
+    ("PUT", "/api/v1/alarm-rules.yaml"): (
+        lambda c, s, h: c.put("/api/v1/alarm-rules.yaml", params={"tenant": TARGET}, content=b"rules: []\n",
+                              headers=h | {"content-type": "application/yaml"}),
+        "alarm_rules.replace",
     ),
     # an NGSI-LD entity the registry does not know is registered as an asset: that change is audited
     **{

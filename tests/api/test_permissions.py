@@ -282,6 +282,82 @@ def _ngsi(path: str) -> Callable[[World, str], Req]:
     return call
 
 
+# assets (设备台账): T's camera is named after T, so a caller outside T's subtree who gets it sees a leak
+T_ASSET, T_ASSET_NAME = "tc-cam", f"{TARGET_NAME}一号摄像机"
+ASSET_WRITERS = "admin operator"
+
+
+def _t_asset(w: World, asset_id: str = T_ASSET, depends_on: str | None = None) -> str:
+    """An asset of T (made once), optionally depending on another of T's."""
+    from chengyun.assets.models import Asset
+    from chengyun.assets.schemas import AssetCreate
+    from chengyun.assets.service import add_asset, add_dependency
+
+    with session_scope(w.settings) as s:
+        if s.get(Asset, asset_id) is None:
+            add_asset(s, AssetCreate(id=asset_id, name=T_ASSET_NAME, kind="camera", tenant=TARGET))
+        if depends_on is not None:
+            _t_asset(w, depends_on)
+            add_dependency(s, asset_id, depends_on)
+    return asset_id
+
+
+def _asset_get(path: str, **params: Any) -> Callable[[World, str], Req]:
+    return lambda w, name: Req("GET", path.format(asset=_t_asset(w)), params=params or None)
+
+
+def _new_asset(w: World, name: str) -> Req:
+    return Req("POST", "/api/v1/assets", json={"id": f"tc-new-{next(w.serial)}", "name": "新设备", "kind": "meter",
+                                               "tenant": TARGET})
+
+
+def _retire_asset(w: World, name: str) -> Req:
+    return Req("POST", f"/api/v1/assets/{_t_asset(w, f'tc-old-{next(w.serial)}')}/retire")
+
+
+def _put_dependency(w: World, name: str) -> Req:
+    _t_asset(w, "tc-gw")
+    return Req("PUT", f"/api/v1/assets/{_t_asset(w)}/dependencies/tc-gw", json={"kind": "connects-through"})
+
+
+def _delete_dependency(w: World, name: str) -> Req:
+    asset = _t_asset(w, f"tc-dep-{next(w.serial)}", depends_on="tc-gw")
+    return Req("DELETE", f"/api/v1/assets/{asset}/dependencies/tc-gw")
+
+
+# alarms (告警): T's open alarm says ALARM_TEXT (critical and newest, so it heads every list of open alarms)
+ALARM_TEXT, ALARM_ACTORS = "东区一号表电压过低", "admin operator department"
+
+
+def _t_alarm(w: World, text: str = ALARM_TEXT) -> str:
+    """An open alarm of T (the first one made once; any other ``text`` makes a new one each call)."""
+    from datetime import datetime
+
+    from chengyun.assets.models import Alarm, Asset
+    from chengyun.assets.schemas import AssetCreate
+    from chengyun.assets.service import add_asset
+
+    alarm_id = "alm-tc-first" if text == ALARM_TEXT else f"alm-tc-{next(w.serial)}"
+    with session_scope(w.settings) as s:
+        if s.get(Asset, "tc-meter") is None:
+            add_asset(s, AssetCreate(id="tc-meter", name="电表", kind="meter", tenant=TARGET))
+        if s.get(Alarm, alarm_id) is None:
+            at = datetime(2030, 1, 1) if text == ALARM_TEXT else datetime(2026, 1, 1)
+            s.add(Alarm(id=alarm_id, asset_id="tc-meter", tenant_id=TARGET, type="threshold", status="raised",
+                        severity="critical" if text == ALARM_TEXT else "warning", raised_at=at, last_at=at,
+                        message=text, count=1))
+    return alarm_id
+
+
+def _alarm_act(prefix: str, action: str) -> Callable[[World, str], Req]:
+    return lambda w, name: Req("POST", f"{prefix}/{_t_alarm(w, 'x')}/{action}")
+
+
+def _put_alarm_rules(w: World, name: str) -> Req:
+    return Req("PUT", "/api/v1/alarm-rules.yaml", params={"tenant": TARGET}, content=b"rules: []\n",
+               headers={"content-type": "application/yaml"})
+
+
 RUNS = "admin supervisor operator"
 CASE_WRITERS = "admin supervisor operator department"
 ACCOUNTS = "admin auditor"
@@ -390,6 +466,42 @@ ROUTES: dict[tuple[str, str], Case] = {
                 data={"service_code": "P0101", "lat": "30.1", "long": "120.2", "description": "井盖缺失"})),
         )
     },
+    # assets (设备台账): staff read, the operator registers and changes; the quarantine lists the caller's units
+    ("GET", "/api/v1/assets"): Case("list", _asset_get("/api/v1/assets", limit=500), STAFF, shows=TARGET_NAME),
+    ("GET", "/api/v1/assets/{asset_id}"): Case("unit", _asset_get("/api/v1/assets/{asset}"), STAFF,
+                                               shows=TARGET_NAME),
+    ("POST", "/api/v1/assets"): Case("unit", _new_asset, ASSET_WRITERS, ok=201, outside=403),
+    ("PATCH", "/api/v1/assets/{asset_id}"): Case(
+        "unit", lambda w, n: Req("PATCH", f"/api/v1/assets/{_t_asset(w)}", json={"operator": "运维公司"}),
+        ASSET_WRITERS, shows=TARGET_NAME),
+    ("POST", "/api/v1/assets/{asset_id}/retire"): Case("unit", _retire_asset, ASSET_WRITERS, shows=TARGET_NAME),
+    ("GET", "/api/v1/assets/{asset_id}/impact"): Case("unit", _asset_get("/api/v1/assets/{asset}/impact"), STAFF,
+                                                      shows=TARGET_NAME),
+    ("PUT", "/api/v1/assets/{asset_id}/dependencies/{other_id}"): Case("unit", _put_dependency, ASSET_WRITERS),
+    ("DELETE", "/api/v1/assets/{asset_id}/dependencies/{other_id}"): Case(
+        "unit", _delete_dependency, ASSET_WRITERS, ok=204),
+    ("GET", "/api/v1/assets/{asset_id}/telemetry"): Case("unit", _asset_get("/api/v1/assets/{asset}/telemetry"),
+                                                         STAFF),
+    ("GET", "/api/v1/ingest/quarantine"): Case("list", _get("/api/v1/ingest/quarantine"), STAFF),
+    ("GET", "/assets"): Case("list", _asset_get("/assets"), STAFF, shows=TARGET_NAME),
+    ("GET", "/assets/quarantine"): Case("list", _get("/assets/quarantine"), STAFF),
+    ("GET", "/assets/{asset_id}"): Case("unit", _asset_get("/assets/{asset}"), STAFF, shows=TARGET_NAME),
+    # alarms (告警): staff read, the operator and the owning department act, the operator writes the rules
+    ("GET", "/api/v1/alarms"): Case("list", lambda w, n: Req("GET", f"/api/v1/alarms?asset=tc-meter&x={_t_alarm(w)}"),
+                                    STAFF, shows=ALARM_TEXT),
+    ("GET", "/api/v1/alarms/{alarm_id}"): Case("unit", lambda w, n: Req("GET", f"/api/v1/alarms/{_t_alarm(w)}"),
+                                               STAFF, shows=ALARM_TEXT),
+    ("POST", "/api/v1/alarms/{alarm_id}/acknowledge"): Case("unit", _alarm_act("/api/v1/alarms", "acknowledge"),
+                                                            ALARM_ACTORS),
+    ("POST", "/api/v1/alarms/{alarm_id}/clear"): Case("unit", _alarm_act("/api/v1/alarms", "clear"), ALARM_ACTORS),
+    ("GET", "/api/v1/alarm-rules"): Case("list", _get("/api/v1/alarm-rules"), STAFF),
+    ("GET", "/api/v1/alarm-rules.yaml"): Case("unit", _get("/api/v1/alarm-rules.yaml", tenant=TARGET),
+                                              "admin operator", shows=TARGET_NAME),
+    ("PUT", "/api/v1/alarm-rules.yaml"): Case("unit", _put_alarm_rules, "admin operator", shows=TARGET_NAME),
+    ("GET", "/alarms"): Case("list", lambda w, n: Req("GET", f"/alarms?x={_t_alarm(w)}"), STAFF, shows=ALARM_TEXT),
+    ("POST", "/alarms/{alarm_id}/acknowledge"): Case("unit", _alarm_act("/alarms", "acknowledge"), ALARM_ACTORS,
+                                                     ok=303),
+    ("POST", "/alarms/{alarm_id}/clear"): Case("unit", _alarm_act("/alarms", "clear"), ALARM_ACTORS, ok=303),
     # the console: the city overview of one unit, and the sections not built yet
     ("GET", "/overview"): Case("unit", _get("/overview", unit=TARGET), STAFF, shows=TARGET_NAME),
     # the case console (案件工作台): staff read, those who handle cases act through the page's forms
@@ -405,7 +517,7 @@ ROUTES: dict[tuple[str, str], Case] = {
     ("GET", "/cases/ranking"): Case("unit", _get("/cases/ranking", tenant=TARGET), STAFF, shows=TARGET_NAME),
     **{
         ("GET", f"/{key}"): Case("any", _get(f"/{key}"), STAFF)
-        for key in ("infrastructure", "data", "systems", "portal", "security", "contracts")
+        for key in ("data", "portal", "security", "contracts")
     },
 }
 

@@ -3,6 +3,7 @@ and every answer must match the schema the document gives for its status."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 
 import pytest
@@ -41,6 +42,13 @@ def admin_token(city: Settings) -> str:
 
 
 schema = schemathesis.pytest.from_fixture("api_schema")
+
+
+@schemathesis.serializer("application/x-ndjson")
+def json_lines(_ctx: object, value: object) -> bytes:
+    """The telemetry endpoint's body: the generated list as one JSON object a line."""
+    items = value if isinstance(value, list) else [value]
+    return "\n".join(json.dumps(item) for item in items).encode()
 
 
 @schema.parametrize()

@@ -74,18 +74,6 @@ def case_app(settings: Settings) -> FastAPI:
     return app
 
 
-@pytest.fixture(scope="module")
-def cheap_hashes() -> Iterator[None]:
-    """argon2id at its lowest cost while a module builds its staff and logs them in (cost is not under test)."""
-    from argon2 import PasswordHasher
-
-    from chengyun.accounts import service
-
-    cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(service, "HASHER", cheap)
-        mp.setattr(service, "_DUMMY_HASH", cheap.hash("timing-equaliser"))
-        yield
 
 
 @pytest.fixture(scope="module")

@@ -137,18 +137,6 @@ def board(tmp_path_factory: pytest.TempPathFactory, cheap_hashes: None) -> Itera
         yield Board(settings, client.app, ids)  # type: ignore[arg-type]
 
 
-@pytest.fixture(scope="module")
-def cheap_hashes() -> Iterator[None]:
-    """argon2id at its lowest cost while the module builds its staff and logs them in (cost is not under test)."""
-    from argon2 import PasswordHasher
-
-    from chengyun.accounts import service
-
-    cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(service, "HASHER", cheap)
-        mp.setattr(service, "_DUMMY_HASH", cheap.hash("timing-equaliser"))
-        yield
 
 
 def as_user(board: Board, name: str) -> TestClient:

@@ -97,7 +97,7 @@ def test_packs_and_coming_sections(pages: tuple[TestClient, dict[str, str]]) -> 
     assert "接口测试指标" in client.get("/packs").text
     html = client.get(f"/packs/{PACK}").text
     assert "cases.ontime_closure_rate" in html and "倒扣分" in html and "统计局" in html
-    for path, name in (("/infrastructure", "基础设施"), ("/contracts", "合同")):
+    for path, name in (("/data", "数据资源"), ("/contracts", "合同")):
         page = client.get(path).text
         assert name in page and "即将推出" in page
 
@@ -239,7 +239,7 @@ def test_console_in_chromium(live_server: str, console_city: Settings, chromium:
             watch = Watch(page)
             browser_login(page, live_server, "e2e-admin")
             page.wait_for_function("() => window.__chartsReady === true", timeout=20000)
-            assert page.locator("#panels section.panel").count() == 6
+            assert page.locator("#panels section.panel").count() == 7  # five objects, alarms, evaluation
             assert "江城区" in page.inner_text("#district-table")
             assert page.eval_on_selector("#chart-districts canvas", _INK) > 0.01, "the district bars drew nothing"
             page.screenshot(path=str(SCREENSHOT.with_name("console-overview.png")), full_page=True)

@@ -8,7 +8,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from chengyun.accounts.access import Throttle
 from chengyun.accounts.views import audit_router, auth_router, users_router
 from chengyun.api.deps import commit_in_view
 from chengyun.assets.alarm_views import router as alarms_router
+from chengyun.assets.alarms import alarm_listener
 from chengyun.assets.views import router as assets_router
 from chengyun.cases.open311 import open311_router
 from chengyun.cases.views import router as cases_router
@@ -203,16 +204,28 @@ def _tick_once(app: FastAPI) -> None:
     log.info("case SLA tick: %s", result.to_dict())
 
 
-async def _tick_forever(app: FastAPI) -> None:
-    """The case SLA tick every ``case_tick_minutes`` while the server runs; a failed tick is logged, not fatal."""
+def _sweep_once(app: FastAPI) -> None:
+    from chengyun.assets.alarms import sweep_absence
+    from chengyun.cases.views import case_desk_for
+    from chengyun.core.db import transaction, utcnow
+
+    with transaction(app.state.session_factory) as session:
+        session.info["actor"] = "alarm-rules"
+        changes = sweep_absence(session, utcnow(), desk=case_desk_for(app))
+    if changes.changed:
+        log.info("absence sweep: %s", changes.to_dict())
+
+
+async def _every(minutes: float, job: Callable[[FastAPI], None], app: FastAPI, name: str) -> None:
+    """Run ``job`` every ``minutes`` while the server runs (in a worker thread); a failure is logged, not fatal."""
     from starlette.concurrency import run_in_threadpool
 
     while True:
-        await asyncio.sleep(app.state.settings.case_tick_minutes * 60)
+        await asyncio.sleep(minutes * 60)
         try:
-            await run_in_threadpool(_tick_once, app)
-        except Exception:  # the next tick tries again; the error is in the log with its traceback
-            log.exception("case SLA tick failed")
+            await run_in_threadpool(job, app)
+        except Exception:  # the next run tries again; the error is in the log with its traceback
+            log.exception("%s failed", name)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -223,13 +236,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         migrate(settings)
         app.state.session_factory = sessionmaker(bind=get_engine(settings.db_url), expire_on_commit=False)
-        ticker = asyncio.create_task(_tick_forever(app)) if settings.case_tick_minutes > 0 else None
+        jobs = [asyncio.create_task(_every(minutes, job, app, name)) for minutes, job, name in (
+            (settings.case_tick_minutes, _tick_once, "case SLA tick"),
+            (settings.alarm_sweep_minutes, _sweep_once, "absence sweep")) if minutes > 0]
         app.state.ingest.start_mqtt()
         yield
-        if ticker is not None:
-            ticker.cancel()
+        for task in jobs:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await ticker
+                await task
         app.state.ingest.close()  # the lake gets what the log holds; nothing acknowledged waits for a restart
 
     app = FastAPI(
@@ -245,7 +260,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.secret = settings.secret()
     app.state.throttle = Throttle()
-    app.state.ingest = IngestHub(settings)
+    app.state.ingest = IngestHub(settings, listeners=[alarm_listener(settings)])  # alarm rules as data arrives
     app.add_middleware(SecurityHeaders)
     app.add_exception_handler(ChengyunError, error_response)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -38,6 +38,10 @@ class Settings(BaseSettings):
         5, ge=0, description="how often the server runs the case SLA tick (breaches, escalation); 0: never "
         "(then run `chengyun cases tick` from cron)"
     )
+    alarm_sweep_minutes: float = Field(
+        1, ge=0, description="how often the server looks for assets that stopped reporting (absence alarms, offline "
+        "status); 0: never (then run `chengyun alarms sweep` from cron)"
+    )
     mqtt_url: str | None = Field(
         None, description="MQTT broker the server subscribes to for telemetry (mqtt://host:1883); none: the server "
         "takes telemetry over HTTP and NGSI-LD only (`chengyun ingest mqtt` can run on its own)"

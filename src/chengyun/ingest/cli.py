@@ -38,9 +38,11 @@ def quarantine_dir(settings: Settings) -> Path:
 
 
 def open_ingestor(settings: Settings, flush_records: int = 50_000, flush_seconds: float = 2.0) -> Ingestor:
-    """The workspace's ingestor (not started)."""
+    """The workspace's ingestor (not started); each batch in the lake goes past the alarm rules."""
+    from chengyun.assets.alarms import alarm_listener
+
     return Ingestor(settings.lake, wal_dir(settings), quarantine_dir(settings), flush_records=flush_records,
-                    flush_seconds=flush_seconds)
+                    flush_seconds=flush_seconds, listeners=[alarm_listener(settings)])
 
 
 @app.command("mqtt")

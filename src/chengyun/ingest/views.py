@@ -42,7 +42,12 @@ TenantHeader = Annotated[str | None, Header(alias="NGSILD-Tenant", max_length=64
 ServiceHeader = Annotated[str | None, Header(alias="Fiware-Service", max_length=64)]
 TenantQuery = Annotated[str | None, Query(max_length=64, description="unit id, where no header can be set")]
 NGSI_BODY: dict[str, Any] = {"requestBody": {"content": {"application/json": {"schema": {}}, "application/ld+json": {"schema": {}}}}}
-LINES_BODY: dict[str, Any] = {"requestBody": {"content": {"application/x-ndjson": {"schema": {"type": "string"}}}}}
+_LINE = {"type": "object", "required": ["tenant", "asset_id", "values"], "properties": {
+    "tenant": {"type": "string"}, "asset_id": {"type": "string"},
+    "ts": {"description": "ISO 8601 with a zone, or epoch seconds or milliseconds; missing: the time received"},
+    "values": {"type": "object", "additionalProperties": {"type": ["number", "boolean", "string", "null"]}}}}
+LINES_BODY: dict[str, Any] = {"requestBody": {"content": {"application/x-ndjson": {
+    "schema": {"type": "array", "items": _LINE, "description": "one JSON object a line"}}}}}
 ERROR_TYPE = "https://uri.etsi.org/ngsi-ld/errors/BadRequestData"
 SENSOR_TYPES = ("Observed", "Device", "Parking", "Sensor", "Meter")  # entity types registered as sensors
 

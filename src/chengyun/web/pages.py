@@ -67,26 +67,18 @@ class NavItem(NamedTuple):
 # a short "coming" note.
 NAV = [
     NavItem("overview", "/overview", "总览", "Overview", "console.read"),
-    NavItem("infrastructure", "/infrastructure", "基础设施", "Infrastructure", "console.read"),
+    NavItem("infrastructure", "/assets", "基础设施", "Infrastructure", "assets.read"),  # web/assets.py
     NavItem("data", "/data", "数据资源", "Data resources", "console.read"),
-    NavItem("systems", "/systems", "信息系统", "Information systems", "console.read"),
+    NavItem("systems", "/cases", "信息系统", "Information systems", "cases.read"),  # web/cases.py
     NavItem("portal", "/portal", "统一门户", "Service portal", "console.read"),
     NavItem("security", "/security", "安全保障", "Security", "console.read"),
     NavItem("evaluations", "/evaluations", "评价", "Evaluation", "evaluations.read"),
     NavItem("contracts", "/contracts", "合同", "Contracts", "console.read"),
 ]
 COMING = {
-    "infrastructure": (
-        "设备、链路、算力与应用台账；遥测、可用率与告警。",
-        "Registry of devices, links, compute and applications; telemetry, availability, alarms.",
-    ),
     "data": (
         "政务数据资源目录、质量规则（GB/T 36344）、更新及时性与共享申请。",
         "Data resource catalogue, quality rules (GB/T 36344), freshness and sharing requests.",
-    ),
-    "systems": (
-        "应用依赖与健康度；一网统管案件受理、派遣、时限与督办。",
-        "Application dependencies and health; the city's case flow: intake, dispatch, SLA, escalation.",
     ),
     "portal": (
         "服务事项、使用情况、好差评与主动服务。",
