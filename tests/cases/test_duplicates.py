@@ -122,6 +122,7 @@ def test_merge_cancels_the_duplicate_and_keeps_both_histories(ws: Settings, desk
         transition(s, desk, dup, "dispatch", department_id="cgj")
         before_kept = [(e.id, e.action) for e in history(s, kept)]
         before_dup = [(e.id, e.action) for e in history(s, dup)]
+    with session_scope(ws) as s:  # audit entries join the chain at commit
         audits = s.scalar(select(func.count()).select_from(AuditEntry))
     with session_scope(ws) as s:
         merged = merge(s, desk, dup, kept, actor="user:zhang")

@@ -1,8 +1,9 @@
 """The audit trail (审计日志): append-only, each entry chained to the one before by a SHA-256 hash.
 
 Who did what to which record, when and from where. Entries are written in the same transaction as the change they
-describe, so a change that rolls back leaves no entry and a committed change always has one. Appending updates
-the single head row first, which locks it (PostgreSQL row lock, SQLite write lock): two writers never fork the chain.
+describe, so a change that rolls back leaves no entry and a committed change always has one. Entries join the chain
+as their transaction commits: the single head row is updated first, which locks it (PostgreSQL row lock, SQLite write
+lock) for the commit alone, so two writers never fork the chain and neither waits for the other's work.
 Editing, deleting or re-ordering entries breaks the chain, and ``verify`` names the first entry that no longer fits.
 """
 
@@ -15,13 +16,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 from sqlalchemy.orm import Session
 
 from chengyun.accounts.models import AuditEntry, AuditHead
 from chengyun.core.db import utcnow
 
 GENESIS = "0" * 64
+PENDING = "audit_pending"  # session.info key: entries waiting for the commit
 
 
 def cli_actor() -> str:
@@ -71,29 +73,47 @@ def record(
     detail: dict[str, Any] | None = None,
     actor: str | None = None,
 ) -> AuditEntry:
-    """Append an entry in ``session``'s transaction. Actor, client and request id come from ``session.info``
-    (set by the API for the caller) and default to the command line's user."""
+    """Add an entry to ``session``'s transaction. Actor, client and request id come from ``session.info`` (set by
+    the API for the caller) and default to the command line's user. The entry joins the chain when the
+    transaction commits (``_append_pending``), so the head row is locked for the commit only, not for the work
+    before it; a rollback drops it with the change it describes."""
     info = session.info
     actor = actor or info.get("actor") or cli_actor()
     client = info.get("client") or ("cli" if actor.startswith("cli:") else None)
+    entry = AuditEntry(at=utcnow(), actor=actor[:100], action=action[:100], target_type=target_type,
+                       target_id=None if target_id is None else str(target_id)[:200], tenant_id=tenant_id,
+                       client=client, request_id=info.get("request_id"), outcome=outcome, detail=detail)
+    info.setdefault(PENDING, []).append(entry)
+    info["audited"] = True
+    return entry
+
+
+@event.listens_for(Session, "before_commit")
+def _append_pending(session: Session) -> None:
+    """Chain the transaction's entries on at commit: one head update for all of them (it locks the head row:
+    writers never fork the chain), the entries, the new head hash."""
+    pending: list[AuditEntry] = session.info.pop(PENDING, None) or []
+    if not pending:
+        return
     head = session.execute(
-        update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq + 1)
+        update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq + len(pending))
         .returning(AuditHead.seq, AuditHead.hash)
     ).one_or_none()
     if head is None:  # the head row is created by the migration; its absence means an edited database
         raise RuntimeError("the audit head row is missing: run `chengyun audit verify` and restore the database")
-    seq, prev = int(head[0]), str(head[1])
-    at = utcnow()
-    fields: dict[str, Any] = dict(seq=seq, at=at, actor=actor[:100], action=action[:100], target_type=target_type,
-                                  target_id=None if target_id is None else str(target_id)[:200],
-                                  tenant_id=tenant_id, client=client, request_id=info.get("request_id"),
-                                  outcome=outcome, detail=detail, prev_hash=prev)
-    entry = AuditEntry(**fields, hash=entry_hash(**fields))
-    session.add(entry)
-    session.execute(update(AuditHead).where(AuditHead.id == 1).values(hash=entry.hash))
-    session.flush([entry])
-    info["audited"] = True
-    return entry
+    seq, prev = int(head[0]) - len(pending), str(head[1])
+    for e in pending:
+        seq += 1
+        e.seq, e.prev_hash = seq, prev
+        e.hash = prev = _hash_of(e)
+        session.add(e)
+    session.execute(update(AuditHead).where(AuditHead.id == 1).values(hash=prev))
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_pending(session: Session, _previous: object) -> None:
+    """A rolled-back change leaves no entry."""
+    session.info.pop(PENDING, None)
 
 
 @dataclass(frozen=True)
