@@ -17,6 +17,8 @@ import numpy as np
 import pyarrow as pa
 from sqlalchemy.orm import Session
 
+from chengyun.assets.alarms import sweep_absence
+from chengyun.assets.export import export_assets
 from chengyun.cases import escalation, service
 from chengyun.cases.export import export_cases
 from chengyun.cases.history import HistoryLoader
@@ -43,6 +45,8 @@ class DeskSummary:
     exported: int = 0
     breached: int = 0
     escalated: int = 0
+    assets_exported: int = 0
+    silent: int = 0  # devices found silent by the absence sweep (offline, alarm raised)
 
 
 def history_rows(columns: Columns) -> dict[str, pa.Array]:
@@ -96,6 +100,8 @@ def run_desk(settings: Settings, session: Session, w: World, loader: HistoryLoad
     tick = escalation.run_tick(session, desk, now=now)
     out.breached, out.escalated = tick.breached, sum(tick.escalated.values())
     out.exported = export_cases(settings, session, durable=False)
+    out.assets_exported = export_assets(settings, session, durable=False)
+    out.silent = len(sweep_absence(session, now, desk=desk).raised)
     return out
 
 
@@ -135,6 +141,17 @@ class DemoIngest:
         if done:  # everything is in the lake: the demo's log has nothing left to guard
             shutil.rmtree(self.ingestor.wal_dir)
 
+    def watch(self, session: Session, desk: CaseDesk, now: datetime) -> None:
+        """From now on, each batch moved into the lake goes past the alarm rules and marks its devices online (in
+        the demo's own session: the devices it registered are not committed yet)."""
+        from chengyun.assets.alarms import evaluate_batch
+
+        self.ingestor.flush()  # what came before is history: no alarms for it
+        def rules(batch: pa.Table) -> None:
+            evaluate_batch(session, batch, now, desk=desk)
+
+        self.ingestor.listeners.append(rules)
+
     def add(self, columns: Columns) -> int:
         """Send one chunk of generated readings; returns how many were stored."""
         from chengyun.ingest.telemetry import Decoded, Sample
@@ -151,3 +168,37 @@ class DemoIngest:
         if self.ingestor.lag()[0] >= self.FLUSH_RECORDS:
             self.ingestor.flush()
         return sum(r.stored for r in done)
+
+
+# ---- the devices themselves: the asset registry (设备台账) ------------------------------------------------------
+
+# the demo's device types → the registry's kinds, and the name a device is shown by
+DEVICE_KINDS = {"air-quality": ("sensor", "空气质量监测站"), "noise": ("sensor", "噪声监测点"),
+                "water-level": ("sensor", "水位计"), "traffic-flow": ("sensor", "交通流量检测器"),
+                "parking": ("sensor", "停车位检测器"), "camera": ("camera", "视频监控"), "gateway": ("gateway", "物联网关"),
+                "smart-meter": ("meter", "智能电表")}
+
+
+def register_devices(session: Session, w: World, columns: Columns) -> int:
+    """Register the demo's devices in the asset registry (retired ones retired at their time), placed near the
+    centre of their unit; the lake's ``assets`` table is then written by the registry's export."""
+    from chengyun.assets.schemas import AssetCreate
+    from chengyun.assets.service import add_asset, retire_asset
+
+    centres = {uid: xy for d in range(len(w.districts))
+               for uid, xy in zip([*w.grids[d].to_pylist(), *w.streets[d].to_pylist()], w.unit_centres[d], strict=True)}
+    g = w.rng(91)
+    rows = pa.table({k: v.dictionary_decode() if isinstance(v, pa.DictionaryArray) else v
+                     for k, v in columns.items()}).to_pylist()
+    for r in rows:
+        kind, name = DEVICE_KINDS[r["asset_type"]]
+        lat, lon = (float(np.round(v + g.normal(0, .002), 6)) for v in centres[r["unit_id"]])
+        add_asset(session, AssetCreate.model_validate({
+            "id": r["asset_id"], "tenant": r["unit_id"], "name": f"{name} {r['asset_id']}", "kind": kind,
+            "department": r["department_id"], "criticality": r["criticality"], "lat": lat, "lon": lon,
+            "expected_interval_s": r["expected_interval_s"], "metric_count": r["metric_count"],
+            "installed_at": r["installed_at"], "operator": "临江城运科技有限公司",
+            "attributes": {"type": r["asset_type"]}}))
+        if r["retired_at"] is not None:
+            retire_asset(session, r["asset_id"], at=r["retired_at"], reason="到期更换")
+    return len(rows)

@@ -27,7 +27,15 @@ from chengyun.core.errors import Conflict, InvalidInput
 from chengyun.core.periods import Period, recent_quarters
 from chengyun.core.settings import Settings
 from chengyun.demo import names as N
-from chengyun.demo.desk import DemoIngest, DeskSummary, history_rows, open_loader, run_desk
+from chengyun.demo.desk import (
+    DemoIngest,
+    DeskSummary,
+    desk_now,
+    history_rows,
+    open_loader,
+    register_devices,
+    run_desk,
+)
 from chengyun.demo.registries import build_assets, build_catalogue, build_services
 from chengyun.demo.streams import DAY, FACTS, Columns, local_midnight
 from chengyun.lake.writer import write
@@ -299,13 +307,18 @@ def generate(*, settings: Settings, session: Session, scale: str = "small", seed
     try:
         with open_loader(session, desk) as loader, DemoIngest(settings) as ingest:
             for name, columns in dims.items():
-                sink.put(name, columns)
+                if name == "assets":  # into the asset registry; the lake gets the registry's export below
+                    sink.count(name, register_devices(session, w, columns))
+                else:
+                    sink.put(name, columns)
             for m in range(len(chunks)):
                 for d in range(len(w.districts)):
                     for table in FACTS:
                         if table == "cases":  # through the case desk, into the state DB
                             sink.count(table, loader.add(history_rows(fact_chunk(w, table, m, d))))
                         elif table == "telemetry":  # through the ingest path, into the lake
+                            if m == len(chunks) - 1 and d == 0:  # the latest month also goes past the alarm rules
+                                ingest.watch(session, desk, desk_now(w))
                             sink.count(table, ingest.add(fact_chunk(w, table, m, d)))
                         else:
                             sink.put(table, fact_chunk(w, table, m, d))
