@@ -19,6 +19,7 @@ from chengyun.core.errors import ChengyunError
 from chengyun.demo.cli import demo_cmd
 from chengyun.indicators.cli import evaluate_cmd, inputs_app, packs_app, report_cmd, runs_app
 from chengyun.ingest.cli import app as ingest_app
+from chengyun.lake.cli import app as lake_app
 from chengyun.tenancy.cli import app as tenants_app
 
 app = typer.Typer(
@@ -69,6 +70,7 @@ app.add_typer(cases_app, name="cases")
 app.add_typer(assets_app, name="assets")
 app.add_typer(alarms_app, name="alarms")
 app.add_typer(ingest_app, name="ingest")
+app.add_typer(lake_app, name="lake")
 
 
 def main() -> None:

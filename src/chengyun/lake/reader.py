@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable
 from datetime import date
@@ -11,6 +12,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from chengyun.lake.tables import get_table
+
+MANIFEST = "_compaction.json"  # in a partition folder: a compaction's merged file and the files it replaces
 
 
 def table_files(root: Path, table: str, tenants: Iterable[str], start: date | None, end: date | None) -> list[str]:
@@ -29,8 +32,26 @@ def table_files(root: Path, table: str, tenants: Iterable[str], start: date | No
             if (start and day < start) or (end and day > end):
                 continue
             ddir = tdir / entry
-            out.extend(str(ddir / f) for f in sorted(os.listdir(ddir)) if f.startswith("part-") and f.endswith(".parquet"))
+            out.extend(str(ddir / f) for f in partition_files(ddir))
     return out
+
+
+def partition_files(ddir: Path) -> list[str]:
+    """The data files of one partition folder, by name: ``part-*.parquet``, less those a finished compaction
+    merged into one file (``_compaction.json`` names the merged file and the files it replaces; until the merged
+    file is in place the manifest is ignored), so no reader counts a row twice while compaction tidies up."""
+    names = sorted(f for f in os.listdir(ddir) if f.startswith("part-") and f.endswith(".parquet"))
+    manifest = ddir / MANIFEST
+    if not manifest.exists():
+        return names
+    try:
+        plan = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # removed meanwhile by the compactor's clean-up: the folder is as listed
+        return names
+    if plan.get("merged") not in names:
+        return names
+    replaced = set(plan.get("replaces", []))
+    return [n for n in names if n not in replaced]
 
 
 def tenants_present(root: Path, table: str) -> list[str]:
