@@ -15,8 +15,15 @@ from chengyun.assets.graph import impact
 from chengyun.assets.importer import import_assets
 from chengyun.assets.schemas import AssetDetail, AssetRead, DependencyRead
 from chengyun.assets.service import dependants, dependencies, get_asset, list_assets
-from chengyun.cli.common import JsonOpt, TenantOpt, WorkspaceOpt, console, open_workspace, print_json
-from chengyun.core.db import utcnow
+from chengyun.cli.common import (
+    JsonOpt,
+    TenantOpt,
+    WorkspaceOpt,
+    console,
+    open_workspace,
+    print_json,
+    rejects_file,
+)
 
 app = typer.Typer(help="Asset registry (设备/系统台账): import, list, show, impact of an outage, export.",
                   no_args_is_help=True)
@@ -33,8 +40,7 @@ def import_cmd(
 ) -> None:
     """Import or update assets from a registry file: counts added, updated and rejected."""
     with open_workspace(workspace) as (settings, session):
-        stamp = utcnow().strftime("%Y%m%dT%H%M%S")
-        target = rejects or settings.workspace / "imports" / f"{file.stem}-{stamp}.rejects.csv"
+        target = rejects_file(settings, file, rejects)
         report = import_assets(session, file, tenant, rejects_path=target)
     out = report.to_dict()
     if as_json:

@@ -28,7 +28,7 @@ from chengyun.assets.schemas import QuarantineRead, TelemetryPoint, TelemetryRea
 from chengyun.core.errors import InvalidInput
 from chengyun.core.scoping import Scope, unscoped
 from chengyun.core.settings import Settings
-from chengyun.ingest.pipeline import QuarantineItem, list_quarantine
+from chengyun.ingest.quarantine import QuarantineItem, list_quarantine
 from chengyun.tenancy.models import AdminUnit
 
 MAX_POINTS = 2000  # per metric: what a line chart draws smoothly

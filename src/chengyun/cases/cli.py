@@ -30,6 +30,7 @@ from chengyun.cli.common import (
     fmt_value,
     open_workspace,
     print_json,
+    rejects_file,
 )
 from chengyun.core.db import utcnow
 from chengyun.core.periods import parse_period
@@ -64,8 +65,7 @@ def import_cmd(
 ) -> None:
     """Import case history (历史案件) from a 311/12345 export: counts imported, flagged and rejected."""
     with open_workspace(workspace) as (settings, session):
-        stamp = utcnow().strftime("%Y%m%dT%H%M%S")
-        target = rejects or settings.workspace / "imports" / f"{file.stem}-{stamp}.rejects.csv"
+        target = rejects_file(settings, file, rejects)
         desk = CaseDesk.for_settings(settings)
         if as_json:
             result = import_cases(session, desk, file, mapping, tenant, rejects_path=target)

@@ -49,8 +49,8 @@ def _check(cols: dict[str, pa.Array], desk: CaseDesk, offset: int) -> None:
     allowed = {"status": list(lifecycle.STATUSES), "channel": list(get_args(ChannelName)),
                "priority": list(get_args(PriorityName)),
                "category": list(desk.categories)}
-    for name in REQUIRED:
-        if (row := _first_bad(pc.is_valid(cols[name]))) is not None and name not in ("department_id",):
+    for name in (n for n in REQUIRED if n != "department_id"):  # a case may wait in triage, undispatched
+        if (row := _first_bad(pc.is_valid(cols[name]))) is not None:
             raise InvalidInput(f"row {offset + row}: {name} is empty", fix=f"give every case a {name}")
     for name, values in allowed.items():
         if (row := _first_bad(pc.is_in(cols[name], pa.array(values)))) is not None:
@@ -59,10 +59,8 @@ def _check(cols: dict[str, pa.Array], desk: CaseDesk, offset: int) -> None:
 
 
 def _times(cols: dict[str, pa.Array], name: str) -> np.ndarray:
-    if name not in cols:
+    if name not in cols or pa.types.is_null(cols[name].type):
         return np.full(len(cols["id"]), np.datetime64("NaT"), "datetime64[us]")
-    if pa.types.is_null(cols[name].type):
-        return np.full(len(cols[name]), np.datetime64("NaT"), "datetime64[us]")
     return cols[name].cast(TS).to_numpy(zero_copy_only=False).astype("datetime64[us]")
 
 

@@ -53,3 +53,8 @@ def print_json(data: Any) -> None:
     sys.stdout.flush()
 
 
+def rejects_file(settings: Settings, source: Path, given: Path | None) -> Path:
+    """Where an import's rejected rows go: ``given``, else ``<workspace>/imports/<file>-<time>.rejects.csv``."""
+    from chengyun.core.db import utcnow
+
+    return given or settings.workspace / "imports" / f"{source.stem}-{utcnow():%Y%m%dT%H%M%S}.rejects.csv"

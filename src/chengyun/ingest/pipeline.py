@@ -43,8 +43,6 @@ import pyarrow as pa
 from chengyun.core.errors import Conflict
 from chengyun.ingest.decoders import DECODERS, Message, decode_telemetry
 from chengyun.ingest.quarantine import Quarantine
-from chengyun.ingest.quarantine import QuarantineItem as QuarantineItem  # where callers found it first
-from chengyun.ingest.quarantine import list_quarantine as list_quarantine
 from chengyun.ingest.telemetry import Decoded, Sample
 from chengyun.ingest.wal import Wal, batch_name
 from chengyun.lake.writer import write

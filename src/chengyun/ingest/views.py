@@ -156,8 +156,8 @@ def _take_ngsi(hub: IngestHub, session: Session, raw: bytes, tenant: str) -> Res
     entities = _entities(json.loads(raw))
     messages = [Message("ngsi-ld", json.dumps(e, ensure_ascii=False).encode(), tenant, None, now) for e in entities]
     results = hub.ingestor().accept_many(messages)
-    created = _register(session, tenant, [e for e, r in zip(entities, results, strict=True) if not r.quarantined],
-                        now)
+    stored = {i for i, r in enumerate(results) if not r.quarantined}
+    created = _register(session, tenant, [info for info in whole.entities if info.index in stored])
     if not created:
         _no_generic_audit(session)
     finish(session)
@@ -180,9 +180,9 @@ def _kind(entity_type: str) -> str:
     return "sensor" if any(word in entity_type for word in SENSOR_TYPES) else "other-device"
 
 
-def _register(session: Session, tenant: str, entities: list[Any], now: datetime) -> list[str]:
+def _register(session: Session, tenant: str, entities: list[ngsi.EntityInfo]) -> list[str]:
     """Register the entities the registry does not know as assets of their type, in ``tenant``; their ids."""
-    infos = {i.id: i for e in entities for i in ngsi.decode(e, now, assume_tz=UTC).entities if i.id}
+    infos = {i.id: i for i in entities if i.id}
     if not infos:
         return []
     with unscoped(session):  # ids are unique across the registry: another unit's asset is not registered again
