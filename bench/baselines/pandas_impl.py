@@ -94,6 +94,7 @@ def telemetry(w: Window) -> dict[str, Any]:
     pairs["prev"] = pairs.groupby("asset_id", observed=True)["ts"].shift()
     pairs["asset_id"] = pairs["asset_id"].astype(object)
     j = pairs.merge(_assets_iv(w), on="asset_id", how="inner")
+    j = j[j["iv"] > 0]  # assets that do not report (no interval) have no availability
     e = epoch(j["ts"])
     bucket = np.floor(e / np.fmax(j["iv"].to_numpy(), 3600.0))  # GREATEST ignores a missing interval
     out["seen"] = len(pd.DataFrame({"a": j["asset_id"].to_numpy(), "b": bucket}).drop_duplicates())
@@ -120,7 +121,7 @@ def assets(w: Window) -> dict[str, Any]:
         "rows": len(a),
         "active": int((a["retired_at"].isna() | (a["retired_at"] >= pd.Timestamp(w.end))).sum()),
         "expected_readings": _sum(active / iv * a["metric_count"].astype("float64").to_numpy()),
-        "expected_buckets": _sum(active / np.fmax(iv, 3600.0)),
+        "expected_buckets": _sum((active / np.fmax(iv, 3600.0))[iv > 0]),
     }
 
 

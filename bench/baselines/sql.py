@@ -72,7 +72,8 @@ def telemetry(w: Window) -> str:
     """Readings, assets online in the last 24 h, reporting buckets seen, and outages (gaps over three intervals)."""
     outage = f"prev IS NOT NULL AND epoch(ts) - epoch(prev) > {OUTAGE_FACTOR} * iv::DOUBLE"
     return f"""
-WITH a AS MATERIALIZED (SELECT asset_id, expected_interval_s AS iv FROM {relation(w, "assets", asof=True)}),
+WITH a AS MATERIALIZED (SELECT asset_id, expected_interval_s AS iv FROM {relation(w, "assets", asof=True)}
+                        WHERE expected_interval_s > 0),
 p AS MATERIALIZED (SELECT asset_id, ts, count(*) AS n FROM {relation(w, "telemetry")} GROUP BY asset_id, ts),
 j AS MATERIALIZED (
   SELECT g.asset_id, g.ts, g.n, g.prev, a.iv
@@ -93,7 +94,8 @@ def assets(w: Window) -> str:
 SELECT count(*) AS rows,
   count(*) FILTER (WHERE retired_at IS NULL OR retired_at >= {_ts(w.end)}) AS active,
   sum({_active_s(w)} / expected_interval_s::DOUBLE * metric_count::DOUBLE) AS expected_readings,
-  sum({_active_s(w)} / greatest(expected_interval_s::DOUBLE, 3600.0)) AS expected_buckets
+  sum({_active_s(w)} / greatest(expected_interval_s::DOUBLE, 3600.0)) FILTER (WHERE expected_interval_s > 0)
+    AS expected_buckets
 FROM {relation(w, "assets", asof=True)}"""
 
 

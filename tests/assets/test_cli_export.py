@@ -8,6 +8,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from chengyun.analytics.engine import connect
 from chengyun.assets.export import export_assets
 from chengyun.assets.service import retire_asset
 from chengyun.cli.main import app
@@ -83,3 +84,21 @@ def test_export_to_the_lake(tmp_path: Path) -> None:
         assert export_assets(ws, s) == 1  # a new version of the retired sensor
     versions = [r for r in read(ws.lake, "assets", [EAST]).to_pylist() if r["asset_id"] == "NS-1"]
     assert sorted(str(v["retired_at"]) for v in versions) == ["2026-06-01 00:00:00", "None"]
+    # the first row stands since the installation, the retirement since it was recorded (today)
+    since = {str(v["retired_at"]): v["version_at"] for v in versions}
+    assert since["None"] == datetime(2024, 3, 1) and since["2026-06-01 00:00:00"] > datetime(2026, 6, 1)
+
+
+def test_a_device_registered_today_stood_in_past_periods(tmp_path: Path) -> None:
+    """Read as it stood at the end of 2024 (the version made before then), the sensor installed in March 2024
+    and registered today is there."""
+    ws = _workspace(tmp_path)
+    with session_scope(ws) as s:
+        make(s, "NS-1", "sensor", PORT, expected_interval_s=300, installed_at=datetime(2024, 3, 1))
+        export_assets(ws, s)
+    engine = connect(ws, "duckdb")
+    try:
+        stood = engine.execute(engine.asof_table("assets", [EAST], datetime(2025, 1, 1)))
+    finally:
+        engine.close()
+    assert list(stood["asset_id"]) == ["NS-1"]

@@ -1,11 +1,12 @@
 """The infrastructure console (基础设施): the asset registry with its map (/assets), one asset with its dependencies,
-impact and telemetry charts (/assets/{id}), the quarantine (/assets/quarantine) and the overview's panel — through
-their pages, and one round in Chromium.
+impact and telemetry charts (/assets/{id}), availability per type and department (/assets/availability), the
+quarantine (/assets/quarantine) and the overview's panel — through their pages, and one round in Chromium.
 
 The city and its assets are the API tests' (``tests/assets/test_asset_api.py``), with a unit without assets
 (北区) and readings of ``cam-1`` relative to now: ``power`` once a minute for 3,000 minutes from a 10-minute
 boundary three days ago (over 2,000: the 7-day chart buckets it by 10 minutes, 300 buckets), and ``voltage``
-three times in the last two hours (drawn as they are).
+three times in the last two hours (drawn as they are). The lake also holds the availability tests' registry export
+and readings (``tests/assets/test_availability.py``) for two days of October 2026.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi import FastAPI
@@ -26,12 +28,14 @@ from fastapi.testclient import TestClient
 
 from chengyun.api.app import create_app
 from chengyun.core.db import session_scope, utcnow
+from chengyun.core.periods import quarter_of
 from chengyun.core.settings import Settings
 from chengyun.lake.writer import write
 from chengyun.tenancy.service import add_unit
 from tests.api.conftest import PASSWORD
 from tests.assets.conftest import CITY, EAST
 from tests.assets.test_asset_api import build_asset_city
+from tests.assets.test_availability import PERIOD, write_uptime_lake
 from tests.conftest import CHROMIUM_ARGS
 from tests.e2e.conftest import HTML, _free_port, login
 
@@ -41,6 +45,7 @@ POWER_READINGS, POWER_BUCKETS = 3000, 300  # one a minute; 10-minute buckets on 
 _MAP = re.compile(r'<script type="application/json" id="asset-map-data">(.*?)</script>', re.S)
 _CHART = re.compile(r'<script type="application/json" id="telemetry-data">(.*?)</script>', re.S)
 _ROW = re.compile(r'<tr class="asset-row" data-asset="([^"]+)">(.*?)</tr>', re.S)
+_UPTIME_ROW = re.compile(r'<tr class="availability-row" data-key="([^"]*)">(.*?)</tr>', re.S)
 
 
 @dataclass
@@ -63,6 +68,7 @@ def infra(tmp_path_factory: pytest.TempPathFactory, cheap_hashes: None) -> Itera
     write(settings.lake, "telemetry", {"tenant": [EAST] * len(rows), "asset_id": [r[0] for r in rows],
                                        "metric": [r[1] for r in rows], "ts": [r[2] for r in rows],
                                        "value": [r[3] for r in rows]}, durable=False)
+    write_uptime_lake(settings.lake)
     with TestClient(create_app(settings)) as client:
         yield Infra(settings, client.app, start)  # type: ignore[arg-type]
 
@@ -157,6 +163,52 @@ def test_asset_page_telemetry_chart_data(infra: Infra) -> None:
     assert 'id="telemetry-empty"' in empty and "该时间范围内没有读数" in empty
 
 
+# ---- availability ----------------------------------------------------------------------------------------------
+
+
+def uptime_table(page: str, key: str) -> dict[str, tuple[str, ...]]:
+    """A table's rows: key → (label, devices, bar width, availability, completeness, outages, MTTR)."""
+    table = section(page, f'id="availability-{key}-table"', "</table>")
+    out = {}
+    for k, row in _UPTIME_ROW.findall(table):
+        cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
+        width = re.search(r'style="width: ([\d.]+)%"', row)
+        out[k] = (cells[0], cells[1], width.group(1) if width else "", cells[2], *cells[4:])
+    return out
+
+
+def test_availability_page_by_type_and_department(infra: Infra) -> None:
+    page = as_user(infra, "admin").get("/assets/availability", params={"tenant": CITY, "period": PERIOD}).text
+    # by hand (tests/assets/test_availability.py): cameras 27 of 36 buckets, 94 of 168 readings, one 8 h outage;
+    # sensors 58 of 72, 476 of 600, outages of 10 h 10 min and 5 h
+    assert uptime_table(page, "type") == {
+        "camera": ("摄像机", "2", "75.0", "75.0%", "56.0%", "1", "8.0 小时"),
+        "sensor": ("传感器", "2", "80.6", "80.6%", "79.3%", "2", "7.6 小时")}
+    assert list(uptime_table(page, "department").items()) == [
+        ("west-cg", ("西区城管局", "2", "75.0", "75.0%", "56.0%", "1", "8.0 小时")),
+        ("east-cg", ("东区城管局", "1", "79.2", "79.2%", "79.2%", "1", "10.2 小时")),
+        ("water", ("市水务局", "1", "83.3", "83.3%", "83.3%", "1", "5.0 小时"))]
+    totals = dict(re.findall(r'id="total-(\w+)"><span class="count-label">[^<]*</span><span class="count-value">([^<]+)<',
+                             page))
+    assert totals == {"availability": "78.7%", "completeness": "75.3%", "outages": "3", "mttr_hours": "7.7 小时"}
+    assert "4 台应上报设备" in section(page, 'id="availability-scope"', "</p>")
+    assert "另含 8 条" in section(page, 'id="availability-note"', "</p>")
+    assert 'id="tab-availability"' in page and 'class="active" id="tab-availability"' in page
+    assert 'href="/assets?department=west-cg"' in page and 'href="/assets?kind=camera"' in page
+
+
+def test_availability_page_holds_the_callers_units(infra: Infra) -> None:
+    east = as_user(infra, "op-east")
+    page = east.get("/assets/availability", params={"period": PERIOD}).text  # the east by default
+    assert list(uptime_table(page, "type")) == ["sensor"] and list(uptime_table(page, "department")) == [
+        "east-cg", "water"]
+    assert east.get("/assets/availability", params={"tenant": "lj-west"}).status_code == 404
+    english = east.get("/assets/availability", params={"period": PERIOD, "lang": "en"}).text
+    assert uptime_table(english, "type")["sensor"][0] == "sensor" and "7.6 h" in english
+    north = as_user(infra, "admin").get("/assets/availability", params={"tenant": NORTH, "period": PERIOD}).text
+    assert 'id="availability-empty"' in north and "暂无可用率数据" in north
+
+
 # ---- quarantine and overview ----------------------------------------------------------------------------------
 
 
@@ -186,6 +238,17 @@ def test_overview_panel_counts_assets_by_status(infra: Infra) -> None:
         "online": "1", "offline": "1", "unknown": "4", "online-rate": "16.7%"}
     north = admin.get("/overview", params={"unit": NORTH}).text
     assert "暂无设备" in section(north, 'id="panel-infrastructure"') and panel_numbers(north) == {}
+    assert 'id="panel-availability"' not in north
+
+
+def test_overview_panel_shows_this_quarters_availability(infra: Infra) -> None:
+    panel = section(as_user(infra, "admin").get("/overview", params={"unit": CITY}).text, 'id="panel-infrastructure"')
+    quarter = quarter_of(datetime.now(ZoneInfo("Asia/Shanghai")).date()).label
+    assert f"可用率 · {quarter}（至今）" in panel and 'href="/assets/availability?tenant=lj"' in panel
+    found = dict(re.findall(r'id="panel-(availability|completeness|outages|mttr)"><span class="case-num">([^<]+)<',
+                            panel))
+    assert set(found) == {"availability", "completeness", "outages", "mttr"}
+    assert re.fullmatch(r"\d+\.\d%", found["availability"]) and re.fullmatch(r"\d+\.\d%", found["completeness"])
 
 
 # ---- in Chromium ----------------------------------------------------------------------------------------------
@@ -260,6 +323,13 @@ def test_assets_console_in_chromium(infra: Infra, server: str, chromium: str) ->
             page.goto(f"{server}/assets/app-1")
             assert "占道审批" in page.inner_text("#asset-dependants") and "svc-1" in page.inner_text("#impact-table")
             page.screenshot(path=str(SHOTS / "assets-app.png"), full_page=True)
+
+            page.goto(f"{server}/assets/availability?tenant={CITY}&period={PERIOD}")
+            assert page.locator("#availability-type-table tbody tr").count() == 2
+            bar = page.locator("#availability-department-table tr[data-key='west-cg'] .bar > div").bounding_box()
+            track = page.locator("#availability-department-table tr[data-key='west-cg'] .bar").bounding_box()
+            assert bar and track and bar["width"] == pytest.approx(0.75 * track["width"], abs=1)
+            page.screenshot(path=str(SHOTS / "assets-availability.png"), full_page=True)
 
             page.goto(f"{server}/assets/quarantine")
             assert page.locator("#quarantine-table tbody tr").count() == 3

@@ -61,9 +61,12 @@ class Engine:
         history of a fact."""
         spec = get_table(table)
         t = self.scan(table, tenants, None, end.date())
-        t = t.filter(t.tenant.isin(tenants), t[spec.time_column] < ibis.literal(end, type="timestamp"))
+        stop = ibis.literal(end, type="timestamp")
+        t = t.filter(t.tenant.isin(tenants), t[spec.time_column] < stop)
         if spec.key is None:
             return t
+        if spec.version_column is not None:  # a version made after the end is not yet what stood at the end
+            t = t.filter(t[spec.version_column].isnull() | (t[spec.version_column] < stop))
         latest = ibis.window(group_by=spec.key, order_by=ibis.desc(spec.version_column or spec.time_column))
         return t.mutate(_version=ibis.row_number().over(latest)).filter(lambda r: r._version == 0).drop("_version")
 

@@ -1,4 +1,5 @@
-"""``chengyun assets``: import the registry (台账), list and show assets, the impact of an outage, export."""
+"""``chengyun assets``: import the registry (台账), list and show assets, the impact of an outage, availability over a
+period, export."""
 
 from __future__ import annotations
 
@@ -10,22 +11,27 @@ from rich.table import Table
 from rich.tree import Tree
 
 from chengyun.assets import kinds
+from chengyun.assets.availability import availability_report
 from chengyun.assets.export import export_assets
 from chengyun.assets.graph import impact
 from chengyun.assets.importer import import_assets
 from chengyun.assets.schemas import AssetDetail, AssetRead, DependencyRead
 from chengyun.assets.service import dependants, dependencies, get_asset, list_assets
 from chengyun.cli.common import (
+    EngineOpt,
     JsonOpt,
+    PeriodOpt,
     TenantOpt,
     WorkspaceOpt,
     console,
+    fmt_value,
     open_workspace,
     print_json,
     rejects_file,
 )
+from chengyun.core.periods import parse_period
 
-app = typer.Typer(help="Asset registry (设备/系统台账): import, list, show, impact of an outage, export.",
+app = typer.Typer(help="Asset registry (设备/系统台账): import, list, show, impact of an outage, availability, export.",
                   no_args_is_help=True)
 
 
@@ -139,6 +145,50 @@ def impact_cmd(asset_id: Annotated[str, typer.Argument(metavar="ID")], as_json: 
                   "services", highlight=False)
     if out["measures"]:
         console.print(f"measures that may move: {', '.join(out['measures'])}", highlight=False)
+
+
+def _availability_table(out: dict[str, Any]) -> Table:
+    what = {"asset": "asset 设备", "type": "type 类型", "department": "department 责任单位"}[out["by"]]
+    table = Table("#", what, "assets 设备数", "可用率 availability", "数据完整率 completeness", "故障次数 outages",
+                  "平均修复时长 MTTR", title=f"availability 可用率 · {out['tenant'] or 'all units 全部单位'} · "
+                                           f"{out['period']} (worst first 最差在前)")
+    for i, g in enumerate(out["groups"], 1):
+        label = f"{g['name']} {g['key']}" if g["name"] and g["name"] != g["key"] else (g["key"] or "(none 无)")
+        table.add_row(str(i), label, f"{g['assets']:,}", fmt_value(g["availability"], "ratio"),
+                      fmt_value(g["completeness"], "ratio"), f"{g['outages']:,}", fmt_value(g["mttr_hours"], "h"))
+    t = out["total"]
+    table.add_section()
+    table.add_row("", "total 合计", f"{t['assets']:,}", fmt_value(t["availability"], "ratio"),
+                  fmt_value(t["completeness"], "ratio"), f"{t['outages']:,}", fmt_value(t["mttr_hours"], "h"))
+    return table
+
+
+@app.command("availability")
+def availability_cmd(
+    period: PeriodOpt,
+    by: Annotated[str, typer.Option("--by", help="group per type (kind), department or asset")] = "type",
+    tenant: Annotated[str | None, typer.Option("--tenant", help="a unit: its subtree (default: every unit)")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="the worst groups only")] = None,
+    engine: EngineOpt = None,
+    as_json: JsonOpt = False,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Availability (可用率), data completeness, outages and MTTR per type, department or asset, worst first."""
+    per = parse_period(period)
+    with open_workspace(workspace, engine) as (settings, session):
+        out = availability_report(session=session, settings=settings, period=per, by=by, tenant=tenant,
+                                  limit=limit, engine_name=engine).model_dump(mode="json")
+    if as_json:
+        print_json(out)
+        return
+    if not out["groups"] and out["total"]["availability"] is None:
+        console.print(f"[yellow]no reporting asset in the lake for {out['tenant'] or 'any unit'} in {per.label}[/]: "
+                      "register assets with an expected interval, then run `chengyun assets export`", highlight=False)
+        return
+    console.print(_availability_table(out))
+    if out["other_readings"]:
+        console.print(f"{out['other_readings']:,} readings of assets not in the registry's export or without an "
+                      "expected interval count in the total's completeness only", highlight=False)
 
 
 @app.command("export")

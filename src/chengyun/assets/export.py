@@ -5,6 +5,10 @@ Partitions: ``tenant`` is the asset's district (``cases.export.partition_units``
 ``asset_type`` its kind and the ``date`` the day it was installed (an asset without an installation time counts
 from when it was registered). Rows the lake already holds exactly are not written again, so exporting twice adds
 nothing.
+
+``version_at`` says since when a row stands: an asset's first row stands since it was installed (registering a
+device today that has run since 2023 must not leave it out of 2023's evaluations, which read the version that
+stood at the period's end), every later row since the change in the registry (``updated_at``).
 """
 
 from __future__ import annotations
@@ -25,11 +29,13 @@ from chengyun.lake.writer import write
 TABLE = "assets"
 
 
-def _row(a: Asset, partition: dict[str, str]) -> dict[str, Any]:
+def _row(a: Asset, partition: dict[str, str], exported: set[str]) -> dict[str, Any]:
+    installed = a.installed_at or a.created_at
     return {"tenant": partition.get(a.tenant_id, a.tenant_id), "asset_id": a.id, "asset_type": a.kind,
             "department_id": a.department_id, "unit_id": a.tenant_id, "criticality": a.criticality,
             "expected_interval_s": a.expected_interval_s, "metric_count": a.metric_count,
-            "installed_at": a.installed_at or a.created_at, "retired_at": a.retired_at, "version_at": a.updated_at}
+            "installed_at": installed, "retired_at": a.retired_at,
+            "version_at": a.updated_at if a.id in exported else min(installed, a.updated_at)}
 
 
 def _key(row: dict[str, Any], columns: list[str]) -> tuple[Any, ...]:
@@ -51,9 +57,10 @@ def export_assets(settings: Settings, session: Session, *, durable: bool = True)
         raise RuntimeError("export_assets needs an unscoped session (the lake holds every unit's assets)")
     partition = partition_units(session)
     columns = [c for c in get_table(TABLE).columns if c != "date"]
-    seen = _in_lake(settings, [c for c in columns if c != "version_at"])
     compared = [c for c in columns if c != "version_at"]  # a new version only when something else changed
-    rows = [r for r in (_row(a, partition) for a in session.scalars(select(Asset).order_by(Asset.id)))
+    seen = _in_lake(settings, compared)
+    exported = {key[compared.index("asset_id")] for key in seen}
+    rows = [r for r in (_row(a, partition, exported) for a in session.scalars(select(Asset).order_by(Asset.id)))
             if _key(r, compared) not in seen]
     if rows:
         write(settings.lake, TABLE, {c: [r[c] for r in rows] for c in columns}, durable=durable)

@@ -1,4 +1,11 @@
-"""Infrastructure measures (ICT 基础设施): availability, online rate, data completeness, outage MTTR."""
+"""Infrastructure measures (ICT 基础设施): availability, online rate, data completeness, outage MTTR.
+
+Availability, completeness and outages are built from grouped parts (``seen_buckets``, ``expected_parts``,
+``outage_parts``): with no grouping they are the measures' one-row parts for the whole tenant subtree; grouped by
+asset columns (``asset_id``, ``asset_type``, ``department_id``) they are the same quantities per group, which
+``assets/availability.py`` combines with the same functions (``capped_ratio``, ``completeness``, ``mean_outage``).
+Only assets with an expected reporting interval count: an application or a dataset that does not report is not
+unavailable."""
 
 from __future__ import annotations
 
@@ -10,6 +17,7 @@ from chengyun.analytics.kit import epoch, ratio, single, ts
 from chengyun.analytics.registry import Input, Measure, MeasureContext
 
 OUTAGE_FACTOR = 3  # a gap longer than three expected intervals is an outage (离线)
+Keys = tuple[str, ...]  # asset columns to group by; () for the whole subtree
 
 
 def _active_seconds(a: Any, ctx: MeasureContext) -> Any:
@@ -24,38 +32,55 @@ def _bucket_s(a: Any) -> Any:
     return ibis.greatest(a.expected_interval_s.cast("float64"), 3600.0)
 
 
-def _availability(ctx: MeasureContext) -> Any:
-    """Buckets (one hour, or one expected interval if longer) with any reading, and buckets in service."""
+def _columns(*names: str) -> list[str]:
+    return list(dict.fromkeys(names))
+
+
+def _reduce(t: Any, by: Keys, **aggs: Any) -> Any:
+    """One row of reductions, or one per group of ``by``."""
+    return t.group_by(list(by)).aggregate(**aggs) if by else t.aggregate(**aggs)
+
+
+def _reports(a: Any) -> Any:
+    return a.expected_interval_s.notnull() & (a.expected_interval_s > 0)
+
+
+def reporting(a: Any) -> Any:
+    """The assets expected to report (an expected interval): the only ones availability is asked of."""
+    return a.filter(_reports(a))
+
+
+def seen_buckets(ctx: MeasureContext, by: Keys = ()) -> Any:
+    """Buckets (one hour, or one expected interval if longer) with at least one reading, per group of ``by``."""
     assert ctx.table and ctx.asof
-    a = ctx.asof("assets")
+    a = reporting(ctx.asof("assets"))
     t = ctx.table("telemetry")
-    j = t.join(a.select("asset_id", "expected_interval_s"), "asset_id")
+    j = t.join(a.select(*_columns("asset_id", "expected_interval_s", *by)), "asset_id")
     # distinct (asset, bucket) pairs: a hash of a string and an integer, cheaper than building string keys
-    buckets = j.select(j.asset_id, b=(epoch(j.ts) / _bucket_s(j)).floor().cast("int64")).distinct()
-    seen = buckets.aggregate(seen_buckets=buckets.count())
-    expected = a.aggregate(expected_buckets=(_active_seconds(a, ctx) / _bucket_s(a)).sum())
-    return seen.cross_join(expected)
+    b = (epoch(j.ts) / _bucket_s(j)).floor().cast("int64")
+    buckets = j.select(*_columns(*by, "asset_id"), b=b).distinct()
+    return _reduce(buckets, by, seen_buckets=buckets.count())
 
 
-def _capped_ratio(parts: dict[str, float | None], _ctx: MeasureContext) -> float | None:
-    seen, expected = parts.get("seen_buckets"), parts.get("expected_buckets")
-    return None if seen is None or not expected else min(float(seen) / float(expected), 1.0)
+def _expected_readings(a: Any, ctx: MeasureContext) -> Any:
+    """Readings each asset should have sent in the period: reports in service times metrics per report."""
+    return _active_seconds(a, ctx) / a.expected_interval_s.cast("float64") * a.metric_count.cast("float64")
 
 
-def _completeness_parts(a: Any, ctx: MeasureContext) -> dict[str, Any]:
-    per_report = a.metric_count.cast("float64")
-    return {"expected": (_active_seconds(a, ctx) / a.expected_interval_s.cast("float64") * per_report).sum()}
+def expected_parts(ctx: MeasureContext, by: Keys = ()) -> Any:
+    """Buckets and readings expected in the period, and the reporting assets in service, per group of ``by``."""
+    assert ctx.asof
+    a = reporting(ctx.asof("assets"))
+    active = _active_seconds(a, ctx)
+    return _reduce(a, by, expected_buckets=(active / _bucket_s(a)).sum(),
+                   expected=_expected_readings(a, ctx).sum(), assets=a.count(where=active > 0))
 
 
-def _completeness(parts: dict[str, float | None], _ctx: MeasureContext) -> float | None:
-    got, exp = parts.get("readings"), parts.get("expected")
-    return None if got is None or not exp else min(float(got) / float(exp), 1.0)
-
-
-def _mttr(ctx: MeasureContext) -> Any:
-    """Mean length in hours of the gaps longer than OUTAGE_FACTOR expected intervals."""
+def outage_parts(ctx: MeasureContext, by: Keys = ()) -> Any:
+    """Outages (gaps longer than OUTAGE_FACTOR expected intervals), their hours, and the readings of the
+    reporting assets, per group of ``by``."""
     assert ctx.table and ctx.asof
-    a = ctx.asof("assets").select("asset_id", "expected_interval_s")
+    a = reporting(ctx.asof("assets")).select(*_columns("asset_id", "expected_interval_s", *by))
     # several metrics of one report share a timestamp; the zero gaps between them never count as outages,
     # so no DISTINCT is needed before the window
     t = ctx.table("telemetry").select("asset_id", "ts")
@@ -63,11 +88,33 @@ def _mttr(ctx: MeasureContext) -> Any:
     g = t.mutate(prev=t.ts.lag().over(w)).join(a, "asset_id")
     gap = epoch(g.ts) - epoch(g.prev)
     out = g.prev.notnull() & (gap > OUTAGE_FACTOR * g.expected_interval_s.cast("float64"))
-    return g.aggregate(outage_hours=(gap / 3600.0).sum(where=out), outages=g.count(where=out), readings=g.count())
+    return _reduce(g, by, outage_hours=(gap / 3600.0).sum(where=out), outages=g.count(where=out),
+                   readings=g.count())
 
 
-def _mean_outage(parts: dict[str, float | None], _ctx: MeasureContext) -> float | None:
-    """Mean outage hours; a period with reports and no outage has nothing to repair (0 h)."""
+def _availability(ctx: MeasureContext) -> Any:
+    """Buckets with any reading, and buckets in service, over the whole subtree."""
+    return seen_buckets(ctx).cross_join(expected_parts(ctx).select("expected_buckets"))
+
+
+def capped_ratio(parts: dict[str, float | None], _ctx: Any = None) -> float | None:
+    """Availability (可用率): seen buckets over buckets in service, at most 1; None without buckets in service."""
+    seen, expected = parts.get("seen_buckets"), parts.get("expected_buckets")
+    return None if seen is None or not expected else min(float(seen) / float(expected), 1.0)
+
+
+def _completeness_parts(a: Any, ctx: MeasureContext) -> dict[str, Any]:
+    return {"expected": _expected_readings(a, ctx).sum(where=_reports(a))}
+
+
+def completeness(parts: dict[str, float | None], _ctx: Any = None) -> float | None:
+    """Data completeness (数据完整率): readings over readings expected, at most 1; None without either."""
+    got, exp = parts.get("readings"), parts.get("expected")
+    return None if got is None or not exp else min(float(got) / float(exp), 1.0)
+
+
+def mean_outage(parts: dict[str, float | None], _ctx: Any = None) -> float | None:
+    """Mean outage hours (平均修复时长); a period with reports and no outage has nothing to repair (0 h)."""
     if not parts.get("readings"):
         return None
     n = parts.get("outages") or 0.0
@@ -77,9 +124,10 @@ def _mean_outage(parts: dict[str, float | None], _ctx: MeasureContext) -> float 
 MEASURES = [
     Measure(
         name="infra.device_availability", title="设备可用率", title_en="Device availability", unit="ratio",
-        direction="higher", custom=_availability, combine=_capped_ratio, tables=("telemetry", "assets"),
+        direction="higher", custom=_availability, combine=capped_ratio, tables=("telemetry", "assets"),
         description="Share of the time in service during which each device reported: hours (or expected "
-        "intervals, when longer) with at least one reading over those it was installed and not retired.",
+        "intervals, when longer) with at least one reading over those it was installed and not retired; only "
+        "assets with an expected reporting interval count.",
     ),
     Measure(
         name="infra.online_rate", title="设备在线率", title_en="Online rate", unit="ratio", direction="higher",
@@ -94,12 +142,12 @@ MEASURES = [
         name="infra.data_completeness", title="数据完整率", title_en="Data completeness", unit="ratio",
         direction="higher",
         inputs=(Input("telemetry", lambda t, c: {"readings": t.count()}), Input("assets", _completeness_parts)),
-        combine=_completeness,
+        combine=completeness,
         description="Readings received over readings expected from each asset's reporting interval and metrics.",
     ),
     Measure(
         name="infra.outage_mttr_hours", title="故障平均修复时长", title_en="Outage MTTR", unit="h",
-        direction="lower", custom=_mttr, combine=_mean_outage, tables=("telemetry", "assets"),
+        direction="lower", custom=outage_parts, combine=mean_outage, tables=("telemetry", "assets"),
         description="Mean duration in hours of outages: reporting gaps longer than three expected intervals.",
     ),
     Measure(

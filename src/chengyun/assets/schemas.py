@@ -1,5 +1,6 @@
 """What the asset registry takes and returns: ``AssetBase → AssetCreate → AssetUpdate → AssetRead → AssetPage``,
-dependencies (``DependencyRead``) and the impact of an outage (``ImpactItem``, ``ImpactReport``)."""
+dependencies (``DependencyRead``), the impact of an outage (``ImpactItem``, ``ImpactReport``) and availability over
+a period (``AvailabilityRow``, ``AvailabilityReport``)."""
 
 from __future__ import annotations
 
@@ -230,3 +231,44 @@ class QuarantineRead(BaseModel):
     size: int
     preview: str = Field(description="the first bytes, non-printable ones escaped (\\n, \\x00 …)")
     truncated: bool
+
+
+GroupByName = Literal["asset", "type", "department"]
+
+
+class AvailabilityRow(BaseModel):
+    """One group's availability (可用率), data completeness (数据完整率), outages (故障次数) and their mean time to
+    repair (平均修复时长) over the period, with the counts behind each ratio."""
+
+    key: str | None = Field(description="the asset id, kind or department id; null: assets without an owning "
+                                        "department, or the whole in ``total``")
+    name: str | None = Field(description="the asset's name, the kind's or the department's (Chinese)")
+    assets: int = Field(description="assets expected to report that were in service during the period")
+    availability: float | None = Field(description="buckets with a reading over buckets in service, 0–1 "
+                                                    "(as infra.device_availability)")
+    seen_buckets: int
+    expected_buckets: float
+    completeness: float | None = Field(description="readings over readings expected, 0–1 (as "
+                                                    "infra.data_completeness)")
+    readings: int
+    expected_readings: float
+    outages: int = Field(description="gaps between readings longer than three expected intervals")
+    outage_hours: float
+    mttr_hours: float | None = Field(description="mean outage hours (as infra.outage_mttr_hours); 0 with readings "
+                                                 "and no outage, null without readings")
+
+
+class AvailabilityReport(BaseModel):
+    """Availability per asset, kind or department of a unit's subtree over a period, worst first, and the whole
+    (``total``: the values of the infra measures for the same units and period)."""
+
+    tenant: str | None = Field(description="the unit asked for (its subtree); null: every unit of the caller's")
+    period: str
+    start: UtcDateTime
+    end: UtcDateTime = Field(description="the period's end, or now while the period is running")
+    by: GroupByName
+    total: AvailabilityRow
+    groups: list[AvailabilityRow]
+    groups_total: int = Field(description="groups before ``limit``")
+    other_readings: int = Field(description="readings in the whole's completeness that belong to no group: of "
+                                            "assets not in the registry's export, or without an expected interval")

@@ -1,5 +1,5 @@
 """REST API of the asset registry (设备/系统台账) under /api/v1: assets, their dependencies, the impact of an
-outage, their telemetry, and the ingest's quarantine.
+outage, their telemetry, availability over a period, and the ingest's quarantine.
 
 Reading needs ``assets.read``, changing ``assets.write``; both see only the caller's units (an asset elsewhere is
 a 404). Every change is audited by the service it goes through.
@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from chengyun.api.deps import SettingsDep, principal_of, scoped
 from chengyun.api.pagination import PageDep
 from chengyun.assets import graph, service
+from chengyun.assets.availability import availability_report
 from chengyun.assets.models import Asset
 from chengyun.assets.schemas import (
     AssetCreate,
@@ -25,14 +26,17 @@ from chengyun.assets.schemas import (
     AssetRead,
     AssetRetire,
     AssetUpdate,
+    AvailabilityReport,
     DependencyRead,
     DependencySet,
+    GroupByName,
     ImpactReport,
     QuarantineRead,
     TelemetryRead,
 )
 from chengyun.assets.telemetry import Window, asset_telemetry, parse_every, quarantined
 from chengyun.core.db import utcnow
+from chengyun.core.periods import parse_period
 from chengyun.core.types import naive_utc
 from chengyun.ingest.cli import quarantine_dir
 
@@ -68,6 +72,22 @@ def list_assets(
                                        limit=page.limit, offset=page.offset)
     return AssetPage(items=[AssetRead.from_asset(a) for a in items], total=total, limit=page.limit,
                      offset=page.offset)
+
+
+@router.get("/assets/availability")  # before /assets/{asset_id}, which would take "availability" for an id
+def get_asset_availability(
+    session: AssetsRead,
+    settings: SettingsDep,
+    period: Annotated[str, Query(max_length=40, description="2026, 2026Q3, 2026-07 or 2026-01-01..2026-03-31")],
+    by: Annotated[GroupByName, Query(description="group per asset, type (kind) or department")] = "type",
+    tenant: Annotated[str | None, Query(max_length=64, description="a unit: its subtree (default: all of yours)")]
+    = None,
+    limit: Annotated[int | None, Query(ge=1, le=100_000, description="the worst groups only")] = None,
+) -> AvailabilityReport:
+    """Availability (可用率), data completeness (数据完整率), outages (故障次数) and MTTR (平均修复时长) per asset, type or
+    department over a period, worst first, from the lake; ``total`` is the infra measures' value for the units."""
+    return availability_report(session=session, settings=settings, period=parse_period(period), by=by,
+                               tenant=tenant, limit=limit)
 
 
 @router.get("/assets/{asset_id}")

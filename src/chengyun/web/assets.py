@@ -1,11 +1,14 @@
-"""Console pages of the infrastructure (基础设施): the asset registry with its map, one asset with its dependencies,
-the impact of an outage and its telemetry, the ingest's quarantine, and the overview's infrastructure panel.
+"""Console pages of the infrastructure (基础设施): the asset registry with its map, availability per type and
+department over a period, one asset with its dependencies, the impact of an outage and its telemetry, the ingest's
+quarantine, and the overview's infrastructure panel.
 
 Pages read with ``assets.read`` through the same services as the REST API (``assets/views.py``).
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -17,19 +20,24 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from chengyun.accounts.access import Principal
+from chengyun.analytics.engine import connect
 from chengyun.api.deps import scoped
 from chengyun.assets import graph, kinds, service
+from chengyun.assets.availability import availability_reports, breakdown, period_context
 from chengyun.assets.models import Asset
-from chengyun.assets.schemas import TelemetryRead
+from chengyun.assets.schemas import AvailabilityRow, TelemetryRead
 from chengyun.assets.telemetry import Window, asset_telemetry, quarantined
 from chengyun.assets.views import AssetId, asset_names
 from chengyun.core.db import utcnow
 from chengyun.core.errors import ChengyunError, InvalidInput
+from chengyun.core.periods import parse_period, quarter_of
 from chengyun.core.scoping import unscoped
+from chengyun.core.settings import Settings
 from chengyun.ingest.cli import quarantine_dir
 from chengyun.tenancy.models import AdminUnit, Department
-from chengyun.tenancy.service import subtree
-from chengyun.web.overview import object_panel, register_panel
+from chengyun.tenancy.service import list_units, subtree
+from chengyun.web.case_board import period_choices
+from chengyun.web.overview import choose_unit, object_panel, register_panel, unit_choices
 from chengyun.web.pages import Lang, render
 
 router = APIRouter(include_in_schema=False)
@@ -41,6 +49,7 @@ QUARANTINE_SHOWN = 100
 STATUS_EN = {"online": "Online", "offline": "Offline", "unknown": "Unknown", "retired": "Retired"}
 CRITICALITY = {"critical": ("核心", "Critical"), "high": ("重要", "High"), "medium": ("一般", "Medium"),
                "low": ("低", "Low")}
+PANEL_TTL_S = 300  # the overview's availability figure is recomputed at most every five minutes per unit
 PERIODS: dict[str, tuple[timedelta, str, str]] = {
     "24h": (timedelta(hours=24), "24 小时", "24 h"),
     "7d": (timedelta(days=7), "7 天", "7 days"),
@@ -191,6 +200,54 @@ def quarantine_page(request: Request, lang: Lang, session: AssetsRead) -> HTMLRe
     return render(request, "assets/quarantine.html", lang, section=SECTION, rows=rows, cap=QUARANTINE_SHOWN)
 
 
+# ---- availability (可用率) -----------------------------------------------------------------------------------
+
+
+def _uptime_rows(rows: list[AvailabilityRow], by: str, lang: str) -> list[dict[str, Any]]:
+    """A report's rows with a label in the page's language (未指定责任单位 for assets without an owner)."""
+    def label(r: AvailabilityRow) -> str:
+        if by == "type":
+            return kind_text(r.key or "", lang)
+        return r.name or r.key or ("No owner" if lang == "en" else "未指定责任单位")
+
+    return [r.model_dump() | {"label": label(r)} for r in rows]
+
+
+@router.get("/assets/availability")
+def availability_page(
+    request: Request,
+    lang: Lang,
+    session: AssetsRead,
+    tenant: Annotated[str, Query(max_length=64)] = "",
+    period: Annotated[str, Query(max_length=32)] = "",
+) -> HTMLResponse:
+    """Availability, data completeness, outages and MTTR of a unit's subtree per type and per department over a
+    quarter or month (this quarter to date by default), worst first, with a bar per row."""
+    settings = request.app.state.settings
+    units = list_units(session=session)
+    unit = choose_unit(units, tenant or None)
+    today = datetime.now(ZoneInfo(unit.timezone)).date()
+    chosen = parse_period(period) if period else quarter_of(today)
+    choices = period_choices(today)
+    if chosen.label not in {p.label for p in choices}:
+        choices.insert(0, chosen)
+    reports, error = {}, None
+    try:
+        reports = availability_reports(session=session, settings=settings, period=chosen,
+                                       bys=("type", "department"), tenant=unit.id)
+    except ChengyunError as exc:  # the lake or the engine: the page still says what to do
+        error = exc
+    first = next(iter(reports.values()), None)
+    return render(
+        request, "assets/availability.html", lang, section=SECTION, unit=unit, units=unit_choices(units, unit),
+        period=chosen, running=chosen.end > today, periods=[(p.label, p.end > today) for p in choices],
+        total=first.total.model_dump() if first else None, other=first.other_readings if first else 0,
+        by_type=_uptime_rows(reports["type"].groups, "type", lang) if reports else [],
+        by_department=_uptime_rows(reports["department"].groups, "department", lang) if reports else [],
+        error=error,
+    )
+
+
 # ---- one asset (设备详情) ------------------------------------------------------------------------------------
 
 
@@ -264,15 +321,48 @@ def asset_page(
 # ---- the overview's infrastructure panel (基础设施：设备实况) ---------------------------------------------------
 
 
+_PANEL_CACHE: dict[tuple[str, tuple[str, ...], str], tuple[float, dict[str, Any] | None]] = {}
+
+
+def quarter_availability(units: list[str], tz: str) -> Callable[[Settings], dict[str, Any] | None]:
+    """The units' availability, completeness, outages and MTTR this quarter to date (the whole of
+    ``assets/availability.py``), or None without reporting assets in the lake.
+
+    Returned as a function of the app's settings, which the panel's template calls with
+    ``request.app.state.settings``: an overview panel function is given sessions, not the settings that say where
+    the lake is. Memoised per lake, units and quarter for ``PANEL_TTL_S``."""
+    def compute(settings: Settings) -> dict[str, Any] | None:
+        period = quarter_of(datetime.now(ZoneInfo(tz)).date())
+        key = (str(settings.lake), tuple(units), period.label)
+        hit = _PANEL_CACHE.get(key)
+        if hit is not None and time.monotonic() - hit[0] < PANEL_TTL_S:
+            return hit[1]
+        engine = connect(settings)
+        try:
+            total = breakdown(engine, period_context(engine, units, period, tz, utcnow()), "type")[0]
+            value = {"period": period.label, **total.model_dump()} if total.assets else None
+        except ChengyunError:  # the lake or the engine: the panel says 暂无, the page says why
+            value = None
+        finally:
+            engine.close()
+        if len(_PANEL_CACHE) > 256:
+            _PANEL_CACHE.clear()
+        _PANEL_CACHE[key] = (time.monotonic(), value)
+        return value
+
+    return compute
+
+
 def live_assets(session: Session, principal: Principal, unit: AdminUnit) -> dict[str, Any] | None:
-    """Assets of the unit's subtree per status and the online rate now; None when the caller may not read assets
-    there. ``empty`` when there are none (暂无设备)."""
+    """Assets of the unit's subtree per status and the online rate now, and this quarter's availability (called by
+    the template); None when the caller may not read assets there. ``empty`` when there are none (暂无设备)."""
     units = {u.id for u in subtree(session=session, unit_id=unit.id)} & principal.units("assets.read")
     if not units:
         return None
     counts = status_counts(session, Asset.tenant_id.in_(units))
     rate = online_rate(counts)
-    return {"counts": counts, "rate": rate, "empty": not any(counts.values())}
+    return {"counts": counts, "rate": rate, "empty": not any(counts.values()),
+            "availability": quarter_availability(sorted(units), unit.timezone)}
 
 
 _EVALUATED = object_panel("L1")
