@@ -260,6 +260,34 @@ def _new_alarm(s: Settings) -> str:
     return f"alm-aud-{n}"
 
 
+def _dataset_of_t(s: Settings, sharing_type: str = "conditional") -> str:
+    """A new loaded dataset of T (two rows), provided by T's department, with one stored rule; its id."""
+    from chengyun.catalog import quality
+    from chengyun.catalog import service as catalog
+    from chengyun.catalog.entry import CatalogEntry
+
+    n, dept = next(_serial), _dept(s)
+    src = s.workspace / f"aud-{n}.csv"
+    src.write_text("code,name\nA1,甲\nA2,乙\n", encoding="utf-8")
+    with session_scope(s) as session:
+        ds, _ = catalog.add_dataset(session, s, source=str(src), name=f"aud-{n}", tenant=TARGET, provider=dept)
+        catalog.apply_entry(session, ds, CatalogEntry(code=f"AUD-{n}", name="审计测试数据", provider=dept,
+                                                      sharing_type=sharing_type))
+        quality.set_rules(session, ds, {"rules": [{"id": "name", "kind": "not-null", "column": "name"}]})
+        return ds.id
+
+
+def _request_of_t(s: Settings, sharing_type: str = "conditional") -> str:
+    """A sharing request of T's department for a new dataset of T: pending, or granted when unconditional."""
+    from chengyun.catalog import service as catalog
+    from chengyun.catalog import sharing
+
+    ds_id, dept = _dataset_of_t(s, sharing_type), _dept(s)
+    with session_scope(s) as session:
+        req, _ = sharing.request_access(session, catalog.get_dataset(session, ds_id), department=dept, purpose="审计")
+        return req.id
+
+
 # (method, path) → (the request, sent with the request-id header h; the action it must record)
 WRITES: dict[tuple[str, str], tuple[Write, str]] = {
     ("POST", "/api/v1/auth/token"): (
@@ -406,6 +434,56 @@ WRITES: dict[tuple[str, str], tuple[Write, str]] = {
         )
         for path in ("/ngsi-ld/v1/entityOperations/upsert", "/ngsi-ld/v1/notify")
     },
+    # data resources (数据资源): every change goes through the catalogue, quality or sharing service, which records it
+    ("POST", "/api/v1/datasets"): (
+        lambda c, s, h: c.post("/api/v1/datasets", headers=h, json={"name": f"aud-new-{next(_serial)}", "tenant": TARGET,
+                               "entry": {"code": f"AUD-NEW-{next(_serial)}", "name": "审计新资源",
+                                         "sharing_type": "有条件共享"}}),
+        "dataset.create",
+    ),
+    ("PUT", "/api/v1/datasets/{dataset_id}/entry"): (
+        lambda c, s, h: c.put(f"/api/v1/datasets/{_dataset_of_t(s)}/entry", headers=h, json={
+            "code": f"AUD-E-{next(_serial)}", "name": "审计改名", "sharing_type": "无条件共享"}),
+        "dataset.catalogue",
+    ),
+    ("PUT", "/api/v1/datasets/{dataset_id}/data"): (
+        lambda c, s, h: c.put(f"/api/v1/datasets/{_dataset_of_t(s)}/data", params={"format": "csv"},
+                              content="code,name\nB1,丙\n".encode(), headers=h | {"content-type": "text/csv"}),
+        "dataset.refresh",
+    ),
+    ("PUT", "/api/v1/datasets/{dataset_id}/rules"): (
+        lambda c, s, h: c.put(f"/api/v1/datasets/{_dataset_of_t(s)}/rules", headers=h,
+                              json={"rules": [{"id": "code", "kind": "unique", "column": "code"}]}),
+        "dataset.rules",
+    ),
+    ("POST", "/api/v1/datasets/{dataset_id}/quality-runs"): (
+        lambda c, s, h: c.post(f"/api/v1/datasets/{_dataset_of_t(s)}/quality-runs", headers=h),
+        "dataset.quality",
+    ),
+    ("POST", "/api/v1/sharing-requests"): (
+        lambda c, s, h: c.post("/api/v1/sharing-requests", headers=h,
+                               json={"dataset": _dataset_of_t(s), "department": _dept(s), "purpose": "审计"}),
+        "sharing.request",
+    ),
+    ("POST", "/api/v1/sharing-requests/{request_id}/decision"): (
+        lambda c, s, h: c.post(f"/api/v1/sharing-requests/{_request_of_t(s)}/decision", json={"approve": True},
+                               headers=h),
+        "sharing.grant",
+    ),
+    ("POST", "/api/v1/sharing-requests/{request_id}/revoke"): (
+        lambda c, s, h: c.post(f"/api/v1/sharing-requests/{_request_of_t(s, 'unconditional')}/revoke", headers=h),
+        "sharing.revoke",
+    ),
+    ("POST", "/sharing/{request_id}/decision"): (  # the console inbox's form, with a bearer token (no CSRF needed)
+        lambda c, s, h: c.post(f"/sharing/{_request_of_t(s)}/decision", data={"decision": "approve"}, headers=h,
+                               follow_redirects=False),
+        "sharing.grant",
+    ),
+    ("POST", "/sharing/{request_id}/revoke"): (
+        lambda c, s, h: c.post(f"/sharing/{_request_of_t(s, 'unconditional')}/revoke", data={"note": "到期"},
+                               headers=h, follow_redirects=False),
+        "sharing.revoke",
+    ),
 }
 
 

@@ -358,6 +358,119 @@ def _put_alarm_rules(w: World, name: str) -> Req:
                headers={"content-type": "application/yaml"})
 
 
+# data resources (数据资源): T's dataset is named after T; each decision or revocation acts on a request of its own
+T_DATASET, T_DATASET_TITLE, SHARING_ACTORS = "tc-enterprises", f"{TARGET_NAME}企业登记", "admin operator department"
+
+
+def _t_dataset(w: World) -> str:
+    """T's dataset (catalogued first, made once), provided by T's department."""
+    from chengyun.catalog.entry import CatalogEntry
+    from chengyun.catalog.models import Dataset
+    from chengyun.catalog.service import create_entry
+
+    with session_scope(w.settings) as s:
+        found = s.scalar(select(Dataset.id).where(Dataset.name == T_DATASET))
+        if found is None:
+            entry = CatalogEntry(code=T_DATASET, name=T_DATASET_TITLE, provider=f"{TARGET}.dept",
+                                 sharing_type="conditional")
+            found = create_entry(s, name=T_DATASET, tenant=TARGET, entry=entry).id
+        return str(found)
+
+
+def _t_request(w: World, granted: bool = False) -> str:
+    """A new request of T's department for T's dataset, pending or granted."""
+    from chengyun.catalog import sharing
+    from chengyun.catalog.models import Dataset
+
+    dataset_id = _t_dataset(w)
+    with session_scope(w.settings) as s:
+        req, _ = sharing.request_access(s, s.get(Dataset, dataset_id), department=f"{TARGET}.dept",  # type: ignore[arg-type]
+                                        purpose="核查")
+        if granted:
+            sharing.decide(s, req, approve=True, actor="matrix")
+        return req.id
+
+
+# data resources through the API: T's dataset with data, one stored rule and one run
+DATA_WRITERS = "admin operator department"
+
+
+def _t_api_dataset(w: World, name: str = "tc-ent", sharing_type: str = "conditional") -> str:
+    """A loaded dataset of T, provided by T's department, with one stored rule and one run (made once per name)."""
+    from chengyun.catalog import quality, service
+    from chengyun.catalog.entry import CatalogEntry
+    from chengyun.catalog.models import Dataset
+
+    with session_scope(w.settings) as s:
+        found = s.scalar(select(Dataset.id).where(Dataset.tenant_id == TARGET, Dataset.name == name))
+        if found:
+            return str(found)
+        src = w.settings.workspace / f"{name}.csv"
+        src.write_text("code,name\nA1,甲\nA2,乙\n", encoding="utf-8")
+        ds, _ = service.add_dataset(s, w.settings, source=str(src), name=name, tenant=TARGET, provider=f"{TARGET}.dept")
+        service.apply_entry(s, ds, CatalogEntry(code=f"TC-{name}", name=T_DATASET_TITLE, provider=f"{TARGET}.dept",
+                                                sharing_type=sharing_type))
+        quality.set_rules(s, ds, {"rules": [{"id": "name", "kind": "not-null", "column": "name"}]})
+        quality.run_quality(w.settings, s, ds)
+        return ds.id
+
+
+def _t_api_request(w: World, fresh: bool = False, sharing_type: str = "conditional") -> tuple[str, str | None]:
+    """A request of T's department for T's loaded dataset (id, token): pending for a conditional dataset, granted
+    for an unconditional one; made once unless ``fresh``."""
+    from chengyun.catalog import service as catalog
+    from chengyun.catalog import sharing
+    from chengyun.catalog.models import SharingRequest
+
+    ds_id = _t_api_dataset(w, "tc-open" if sharing_type == "unconditional" else "tc-ent", sharing_type)
+    purpose = f"{TARGET_NAME}核验" if not fresh else f"核验 {next(w.serial)}"
+    with session_scope(w.settings) as s:
+        if not fresh and (found := s.scalar(select(SharingRequest.id).where(SharingRequest.purpose == purpose))):
+            return str(found), None
+        req, token = sharing.request_access(s, catalog.get_dataset(s, ds_id), department=f"{TARGET}.dept",
+                                            purpose=purpose)
+        return req.id, token
+
+
+_GRANT: dict[str, str] = {}
+
+
+def _shared_rows(w: World, name: str) -> Req:
+    if "token" not in _GRANT:
+        _GRANT["token"] = str(_t_api_request(w, fresh=True, sharing_type="unconditional")[1])
+    return Req("GET", "/api/v1/shared/rows", headers={"X-Grant-Token": _GRANT["token"]})
+
+
+def _ds(path: str, **params: Any) -> Callable[[World, str], Req]:
+    return lambda w, name: Req("GET", path.format(ds=_t_api_dataset(w)), params=params or None)
+
+
+def _new_dataset(w: World, name: str) -> Req:
+    n = next(w.serial)
+    return Req("POST", "/api/v1/datasets", json={"name": f"tc-new-{n}", "tenant": TARGET, "entry": {
+        "code": f"TC-NEW-{n}", "name": "新数据资源", "sharing_type": "有条件共享"}})
+
+
+def _put_entry(w: World, name: str) -> Req:
+    return Req("PUT", f"/api/v1/datasets/{_t_api_dataset(w)}/entry", json={
+        "code": "TC-tc-ent", "name": T_DATASET_TITLE, "provider": f"{TARGET}.dept", "sharing_type": "有条件共享"})
+
+
+def _put_data(w: World, name: str) -> Req:
+    return Req("PUT", f"/api/v1/datasets/{_t_api_dataset(w)}/data", params={"format": "csv"},
+               content="code,name\nA1,甲\nA2,乙\n".encode(), headers={"content-type": "text/csv"})
+
+
+def _put_ds_rules(w: World, name: str) -> Req:
+    return Req("PUT", f"/api/v1/datasets/{_t_api_dataset(w)}/rules",
+               json={"rules": [{"id": "name", "kind": "not-null", "column": "name"}]})
+
+
+def _new_request(w: World, name: str) -> Req:
+    return Req("POST", "/api/v1/sharing-requests", json={"dataset": _t_api_dataset(w), "department": f"{TARGET}.dept",
+                                                         "purpose": "核验"})
+
+
 RUNS = "admin supervisor operator"
 CASE_WRITERS = "admin supervisor operator department"
 ACCOUNTS = "admin auditor"
@@ -480,11 +593,15 @@ ROUTES: dict[tuple[str, str], Case] = {
     ("PUT", "/api/v1/assets/{asset_id}/dependencies/{other_id}"): Case("unit", _put_dependency, ASSET_WRITERS),
     ("DELETE", "/api/v1/assets/{asset_id}/dependencies/{other_id}"): Case(
         "unit", _delete_dependency, ASSET_WRITERS, ok=204),
+    ("GET", "/api/v1/assets/availability"): Case(
+        "unit", _get("/api/v1/assets/availability", period="2025Q2", by="department", tenant=TARGET), STAFF),
     ("GET", "/api/v1/assets/{asset_id}/telemetry"): Case("unit", _asset_get("/api/v1/assets/{asset}/telemetry"),
                                                          STAFF),
     ("GET", "/api/v1/ingest/quarantine"): Case("list", _get("/api/v1/ingest/quarantine"), STAFF),
     ("GET", "/assets"): Case("list", _asset_get("/assets"), STAFF, shows=TARGET_NAME),
     ("GET", "/assets/quarantine"): Case("list", _get("/assets/quarantine"), STAFF),
+    ("GET", "/assets/availability"): Case("unit", _get("/assets/availability", tenant=TARGET, period="2025Q2"), STAFF,
+                                          shows=TARGET_NAME),
     ("GET", "/assets/{asset_id}"): Case("unit", _asset_get("/assets/{asset}"), STAFF, shows=TARGET_NAME),
     # alarms (告警): staff read, the operator and the owning department act, the operator writes the rules
     ("GET", "/api/v1/alarms"): Case("list", lambda w, n: Req("GET", f"/api/v1/alarms?asset=tc-meter&x={_t_alarm(w)}"),
@@ -515,9 +632,55 @@ ROUTES: dict[tuple[str, str], Case] = {
     ("GET", "/cases/rules"): Case("unit", _get("/cases/rules", unit=TARGET), RUNS, shows=TARGET_NAME),
     ("POST", "/cases/rules"): Case("unit", _console_rules, RUNS, ok=303),
     ("GET", "/cases/ranking"): Case("unit", _get("/cases/ranking", tenant=TARGET), STAFF, shows=TARGET_NAME),
+    # data resources API (数据资源): staff read the catalogue; the operator and departments describe, load, check,
+    # request and decide; a grant's rows are read with its token, no login (PUBLIC)
+    ("GET", "/api/v1/datasets"): Case("list", _ds("/api/v1/datasets", limit=500), STAFF, shows=T_DATASET_TITLE),
+    ("POST", "/api/v1/datasets"): Case("unit", _new_dataset, DATA_WRITERS, ok=201, outside=403),
+    ("GET", "/api/v1/datasets/{dataset_id}"): Case("unit", _ds("/api/v1/datasets/{ds}"), STAFF, shows=T_DATASET_TITLE),
+    ("PUT", "/api/v1/datasets/{dataset_id}/entry"): Case("unit", _put_entry, DATA_WRITERS, shows=T_DATASET_TITLE),
+    ("PUT", "/api/v1/datasets/{dataset_id}/data"): Case("unit", _put_data, DATA_WRITERS, shows=T_DATASET_TITLE),
+    ("GET", "/api/v1/datasets/{dataset_id}/profile"): Case("unit", _ds("/api/v1/datasets/{ds}/profile"), STAFF,
+                                                           shows="乙"),
+    ("GET", "/api/v1/datasets/{dataset_id}/rules"): Case("unit", _ds("/api/v1/datasets/{ds}/rules"), STAFF),
+    ("PUT", "/api/v1/datasets/{dataset_id}/rules"): Case("unit", _put_ds_rules, DATA_WRITERS),
+    ("GET", "/api/v1/datasets/{dataset_id}/quality-runs"): Case("unit", _ds("/api/v1/datasets/{ds}/quality-runs"),
+                                                                STAFF),
+    ("POST", "/api/v1/datasets/{dataset_id}/quality-runs"): Case(
+        "unit", lambda w, n: Req("POST", f"/api/v1/datasets/{_t_api_dataset(w)}/quality-runs"), DATA_WRITERS, ok=201),
+    ("GET", "/api/v1/quality/ranking"): Case("list", _ds("/api/v1/quality/ranking"), STAFF,
+                                             shows=DEPARTMENTS[TARGET]),
+    ("GET", "/api/v1/catalog/dcat"): Case("list", _ds("/api/v1/catalog/dcat"), STAFF, shows=T_DATASET_TITLE),
+    ("POST", "/api/v1/sharing-requests"): Case("unit", _new_request, DATA_WRITERS, ok=201, outside=403),
+    ("GET", "/api/v1/sharing-requests"): Case(
+        "list", lambda w, n: Req("GET", f"/api/v1/sharing-requests?limit=500&x={_t_api_request(w)[0]}"), DATA_WRITERS,
+        shows=f"{TARGET_NAME}核验"),
+    ("GET", "/api/v1/sharing-requests/{request_id}"): Case(
+        "unit", lambda w, n: Req("GET", f"/api/v1/sharing-requests/{_t_api_request(w)[0]}"), DATA_WRITERS,
+        shows=f"{TARGET_NAME}核验"),
+    ("POST", "/api/v1/sharing-requests/{request_id}/decision"): Case(
+        "unit", lambda w, n: Req("POST", f"/api/v1/sharing-requests/{_t_api_request(w, fresh=True)[0]}/decision",
+                                 json={"approve": True}), DATA_WRITERS),
+    ("POST", "/api/v1/sharing-requests/{request_id}/revoke"): Case(
+        "unit", lambda w, n: Req("POST", "/api/v1/sharing-requests/"
+                                 f"{_t_api_request(w, fresh=True, sharing_type='unconditional')[0]}/revoke"),
+        DATA_WRITERS),
+    ("GET", "/api/v1/sharing/usage"): Case("list", _ds("/api/v1/sharing/usage"), STAFF),
+    ("GET", "/api/v1/shared/rows"): Case("public", _shared_rows),
+    # the data resources console (数据资源): staff read the catalogue; providers decide requests through the inbox
+    ("GET", "/datasets"): Case("list", lambda w, n: Req("GET", f"/datasets?x={_t_dataset(w)}"), STAFF,
+                               shows=T_DATASET_TITLE),
+    ("GET", "/datasets/{dataset_id}"): Case("unit", lambda w, n: Req("GET", f"/datasets/{_t_dataset(w)}"), STAFF,
+                                            shows=T_DATASET_TITLE),
+    ("GET", "/sharing"): Case("list", lambda w, n: Req("GET", f"/sharing?x={_t_request(w)}"), SHARING_ACTORS,
+                              shows=T_DATASET_TITLE),
+    ("POST", "/sharing/{request_id}/decision"): Case(
+        "unit", lambda w, n: Req("POST", f"/sharing/{_t_request(w)}/decision", data={"decision": "approve"}),
+        SHARING_ACTORS, shows=T_DATASET_TITLE),
+    ("POST", "/sharing/{request_id}/revoke"): Case(
+        "unit", lambda w, n: Req("POST", f"/sharing/{_t_request(w, granted=True)}/revoke"), SHARING_ACTORS, ok=303),
     **{
         ("GET", f"/{key}"): Case("any", _get(f"/{key}"), STAFF)
-        for key in ("data", "portal", "security", "contracts")
+        for key in ("portal", "security", "contracts")
     },
 }
 
@@ -690,6 +853,8 @@ PUBLIC = {
     ("GET", "/open311/v2/requests.{fmt}"),
     ("GET", "/open311/v2/requests/{service_request_id}.{fmt}"),
     ("POST", "/open311/v2/requests.{fmt}"),
+    # a grant's rows: the X-Grant-Token header is the credential (catalog/sharing_views.py)
+    ("GET", "/api/v1/shared/rows"),
 }
 SELF_SERVICE = {
     ("GET", "/api/v1/auth/me"),

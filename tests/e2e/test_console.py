@@ -97,7 +97,7 @@ def test_packs_and_coming_sections(pages: tuple[TestClient, dict[str, str]]) -> 
     assert "接口测试指标" in client.get("/packs").text
     html = client.get(f"/packs/{PACK}").text
     assert "cases.ontime_closure_rate" in html and "倒扣分" in html and "统计局" in html
-    for path, name in (("/data", "数据资源"), ("/contracts", "合同")):
+    for path, name in (("/portal", "统一门户"), ("/contracts", "合同")):
         page = client.get(path).text
         assert name in page and "即将推出" in page
 

@@ -45,6 +45,13 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "alarms.read": _STAFF,
     "alarms.ack": frozenset({"admin", "operator", "department"}),
     "alarms.rules": frozenset({"admin", "operator"}),
+    # data resources (数据资源): staff read the catalogue; the operator and the providing departments (提供方)
+    # describe, load and check their datasets; departments ask for each other's data, and the provider decides
+    "datasets.read": _STAFF,
+    "datasets.write": frozenset({"admin", "operator", "department"}),
+    "quality.run": frozenset({"admin", "operator", "department"}),
+    "sharing.request": frozenset({"admin", "operator", "department"}),
+    "sharing.decide": frozenset({"admin", "operator", "department"}),
 }
 
 

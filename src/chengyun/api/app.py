@@ -33,6 +33,8 @@ from chengyun.assets.alarms import alarm_listener
 from chengyun.assets.views import router as assets_router
 from chengyun.cases.open311 import open311_router
 from chengyun.cases.views import router as cases_router
+from chengyun.catalog.sharing_views import router as sharing_router
+from chengyun.catalog.views import router as datasets_router
 from chengyun.core.db import get_engine, migrate
 from chengyun.core.errors import ChengyunError, InvalidInput, NotFound, TooManyRequests, Unauthorized
 from chengyun.core.logging import request_id_var
@@ -44,8 +46,10 @@ from chengyun.tenancy.views import router as tenancy_router
 from chengyun.web.alarms import router as alarms_pages_router
 from chengyun.web.assets import router as assets_pages_router
 from chengyun.web.cases import router as cases_pages_router
+from chengyun.web.datasets import router as datasets_pages_router
 from chengyun.web.pages import error_page
 from chengyun.web.pages import router as pages_router
+from chengyun.web.sharing import router as sharing_pages_router
 
 log = logging.getLogger("chengyun.api")
 access_log = logging.getLogger("chengyun.access")
@@ -267,7 +271,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _internal_error)
     routers = (auth_router, users_router, audit_router, indicators_router, tenancy_router, cases_router,
-               open311_router, assets_router, alarms_router, ingest_router, cases_pages_router, assets_pages_router,
+               open311_router, assets_router, alarms_router, ingest_router, datasets_router, sharing_router,
+               cases_pages_router, assets_pages_router, datasets_pages_router, sharing_pages_router,
                alarms_pages_router, pages_router)  # the console's catch-all pages last
     for router in routers:
         app.include_router(router)

@@ -13,7 +13,7 @@ from typing import Any
 from chengyun.analytics.kit import epoch, hours_between, on_table, ratio, single
 from chengyun.analytics.registry import Measure, MeasureContext
 
-PROACTIVE = ("iot-alarm", "grid")  # channels where the city finds the problem itself (主动发现)
+PROACTIVE = ("iot-alarm", "data-quality", "grid")  # channels where the city finds the problem itself (主动发现)
 REPEAT_DAYS = 30  # a citizen reporting the same category again within this many days is a repeat (重办)
 
 

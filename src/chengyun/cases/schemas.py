@@ -24,7 +24,7 @@ from chengyun.cases.service import Category
 from chengyun.core.errors import InvalidInput
 from chengyun.core.types import UtcDateTime
 
-ChannelName = Literal["hotline", "app", "open311", "iot-alarm", "grid", "other"]
+ChannelName = Literal["hotline", "app", "open311", "iot-alarm", "data-quality", "grid", "other"]
 PriorityName = Literal["urgent", "high", "normal", "low"]
 StatusName = Literal[
     "accepted", "dispatched", "in_progress", "returned", "suspended", "resolved", "followed_up", "closed",
@@ -59,7 +59,7 @@ class CaseBase(NoNul):
     model_config = ConfigDict(extra="forbid")
 
     channel: ChannelName = Field(
-        description="hotline 12345热线 | app 移动端 | open311 | iot-alarm 设备告警 | grid 网格员 | other"
+        description="hotline 12345热线 | app 移动端 | open311 | iot-alarm 设备告警 | data-quality 数据质量 | grid 网格员 | other"
     )
     category: str | None = Field(None, max_length=32, description="a code, e.g. E0101 (GET /api/v1/cases/categories)")
     priority: PriorityName = "normal"

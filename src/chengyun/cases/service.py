@@ -37,6 +37,7 @@ CHANNELS: dict[str, tuple[str, str]] = {
     "app": ("移动端", "App"),
     "open311": ("Open311", "Open311"),
     "iot-alarm": ("设备告警", "Device alarm"),
+    "data-quality": ("数据质量", "Data quality"),
     "grid": ("网格员", "Grid inspector"),
     "other": ("其他", "Other"),
 }

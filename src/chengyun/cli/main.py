@@ -14,6 +14,9 @@ from chengyun.analytics.cli import app as measures_app
 from chengyun.assets.alarm_cli import app as alarms_app
 from chengyun.assets.cli import app as assets_app
 from chengyun.cases.cli import app as cases_app
+from chengyun.catalog.cli import app as datasets_app
+from chengyun.catalog.quality_cli import app as quality_app
+from chengyun.catalog.sharing_cli import app as sharing_app
 from chengyun.cli.common import WorkspaceOpt, console, err_console, open_workspace
 from chengyun.core.errors import ChengyunError
 from chengyun.demo.cli import demo_cmd
@@ -68,6 +71,9 @@ app.add_typer(tokens_app, name="tokens")
 app.add_typer(audit_app, name="audit")
 app.add_typer(cases_app, name="cases")
 app.add_typer(assets_app, name="assets")
+app.add_typer(datasets_app, name="datasets")
+app.add_typer(quality_app, name="quality")
+app.add_typer(sharing_app, name="sharing")
 app.add_typer(alarms_app, name="alarms")
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(lake_app, name="lake")

@@ -23,10 +23,12 @@ from rich.progress import Progress
 from sqlalchemy.orm import Session
 
 from chengyun.cases.service import CaseDesk
+from chengyun.catalog.export import export_catalog
 from chengyun.core.errors import Conflict, InvalidInput
 from chengyun.core.periods import Period, recent_quarters
 from chengyun.core.settings import Settings
 from chengyun.demo import names as N
+from chengyun.demo.catalogue import load_live, register_catalogue
 from chengyun.demo.desk import (
     DemoIngest,
     DeskSummary,
@@ -80,6 +82,7 @@ class DemoSummary:
     start: date
     end: date
     cases: DeskSummary | None = None  # what the case desk did with the generated cases
+    catalogue: dict[str, Any] | None = None  # the live datasets: their quality scores and sharing reads
 
 
 @dataclass
@@ -249,6 +252,11 @@ class _Sink:
         finally:
             self.slots.release()
 
+    def add(self, table: str, rows: int) -> None:
+        """Count rows another writer put in the lake (a domain's export), without advancing progress."""
+        with self.lock:
+            self.rows[table] = self.rows.get(table, 0) + rows
+
     def count(self, table: str, rows: int) -> None:
         """Count a chunk stored elsewhere (the case desk) and advance its progress task."""
         with self.lock:
@@ -309,6 +317,9 @@ def generate(*, settings: Settings, session: Session, scale: str = "small", seed
             for name, columns in dims.items():
                 if name == "assets":  # into the asset registry; the lake gets the registry's export below
                     sink.count(name, register_devices(session, w, columns))
+                elif name == "datasets":  # into the catalogue; its rows reach the lake by the export below
+                    register_catalogue(session, columns)
+                    sink.count(name, 0)
                 else:
                     sink.put(name, columns)
             for m in range(len(chunks)):
@@ -323,7 +334,11 @@ def generate(*, settings: Settings, session: Session, scale: str = "small", seed
                         else:
                             sink.put(table, fact_chunk(w, table, m, d))
         cases = run_desk(settings, session, w, loader, desk)
+        live = load_live(settings, session, w, desk_now(w))
+        for table, rows in export_catalog(settings, session).items():
+            sink.add(table, rows)
     finally:
         sink.close()
     return DemoSummary(city_id=N.CITY_ID, tenants=[u[0] for u in w.territory.units], districts=w.districts,
-                       periods=w.periods, rows=sink.rows, start=w.periods[0].start, end=today, cases=cases)
+                       periods=w.periods, rows=sink.rows, start=w.periods[0].start, end=today, cases=cases,
+                       catalogue=live)

@@ -210,7 +210,8 @@ DATASETS = (
 )
 DATASET_SUFFIXES = ("", "（区级）", "（历史）", "（统计）", "（明细）", "（接口）")
 SHARING_TYPES = ("unconditional", "conditional", "none")
-QUALITY_DIMENSIONS = ("规范性", "完整性", "准确性", "一致性", "时效性", "可访问性")  # GB/T 36344
+# GB/T 36344: 规范性, 完整性, 准确性, 一致性, 时效性, 可访问性 (the keys of catalog.rules.DIMENSIONS)
+QUALITY_DIMENSIONS = ("conformity", "completeness", "accuracy", "consistency", "timeliness", "accessibility")
 QUALITY_WEIGHT = (0.6, 1.6, 1.0, 0.9, 1.2, 0.3)  # how often each dimension's rules fail, relative to the mean
 
 # Security events (安全事件): (kind, weight among alerts, weight among incidents)
@@ -220,3 +221,10 @@ SECURITY_KINDS = (
     ("unauthorized-access", 2, 3), ("data-leak", 0.3, 1), ("web-defacement", 0.3, 1),
 )
 SEVERITIES = ("low", "medium", "high", "critical")
+
+# Live demo datasets (数据资源): words of enterprise names, and the update cycles in words
+COMPANY_WORDS = ("科技", "商贸", "建设", "物流", "餐饮", "医药", "文化", "环保", "信息", "制造", "电子", "农业")
+CYCLE_WORDS = {"realtime": "实时", "daily": "每日", "weekly": "每周", "monthly": "每月", "quarterly": "每季度",
+               "semiannual": "每半年", "yearly": "每年", "irregular": "不定期"}
+# Scenarios (应用场景) of reads of shared data
+ACCESS_SCENARIOS = ("信用监管", "执法核查", "身份核验", "政务服务", "城市运行监测", "应急管理", "统计分析")

@@ -342,6 +342,24 @@ def sharing_requests(w: World, c0: int, c1: int, d: int, g: np.random.Generator)
             "granted": pa.array(g.random(n) < grant_p, mask=~has)}
 
 
+def data_access(w: World, c0: int, c1: int, d: int, g: np.random.Generator) -> Columns:
+    """Reads of the district's shared datasets through grants (数据调用): several a day per granted request; a few
+    departments use most of the data, so popular datasets are read by more than one of them (复用)."""
+    c = w.catalogue
+    share = w.population[d] / w.population.sum()
+    t = np.sort(arrivals(g, c0, c1, lambda x: w.scale.requests_per_day * 6 * share * (1 + w.progress(x)), OFFICE, .1))
+    n = len(t)
+    pool = c.pick(g, d, t, shareable_only=np.ones(n, bool))
+    # consumers: a Zipf-like preference, more spread as data use matures
+    weights = 1.0 / np.arange(1, len(w.department_ids) + 1) ** 1.3
+    dept = g.choice(len(w.department_ids), n, p=weights / weights.sum())
+    scenario = g.integers(0, len(N.ACCESS_SCENARIOS), n)
+    return {"tenant": repeat(w.districts[d], n), "ts": stamp(t), "dataset_id": label(c.ids, pool),
+            "request_id": pa.nulls(n, pa.string()), "consumer_department_id": label(w.department_ids, dept),
+            "scenario": label(pa.array(N.ACCESS_SCENARIOS), scenario),
+            "rows": (g.lognormal(np.log(300), 1.4, n) + 1).astype(np.int64)}
+
+
 def _portal_channels(w: World, g: np.random.Generator, t: np.ndarray, d: int, hall: np.ndarray) -> np.ndarray:
     """0 web, 1 app, 2 miniprogram, 3 hall."""
     mobile = np.clip(w.ramp(t, .55, .75) + .04 * w.skill[d], 0, 1 - hall)
@@ -432,5 +450,5 @@ def security_events(w: World, c0: int, c1: int, d: int, g: np.random.Generator) 
 FACTS = {
     "telemetry": telemetry, "cases": cases, "dataset_updates": dataset_updates, "quality_results": quality_results,
     "sharing_requests": sharing_requests, "portal_usage": portal_usage, "portal_ratings": portal_ratings,
-    "security_events": security_events,
+    "security_events": security_events, "data_access": data_access,  # new tables last: the others keep their seeds
 }

@@ -105,13 +105,17 @@ def evaluate(*, session: Session, settings: Settings, engine: Engine, pack_id: s
 
 
 def _export_cases(settings: Settings) -> None:
-    """Bring the lake's copy of the cases up to date before measuring (its own unscoped session: the export
-    covers every unit, whoever asked for the evaluation)."""
+    """Bring the lake's copy of the cases, the asset registry and the data resource domain up to date before measuring (its own
+    unscoped session: the export covers every unit, whoever asked for the evaluation)."""
+    from chengyun.assets.export import export_assets
     from chengyun.cases.export import export_cases
+    from chengyun.catalog.export import export_catalog
     from chengyun.core.db import session_scope
 
     with session_scope(settings) as s:
         export_cases(settings, s)
+        export_assets(settings, s)
+        export_catalog(settings, s)
 
 
 def _store(session: Session, run: EvaluationRun, scored: list[Scored], evidence: dict[str, dict[str, Any]],

@@ -77,8 +77,8 @@ TABLES: dict[str, LakeTable] = {
         _table("datasets", "registered_at", "data resource catalogue snapshot (政务数据资源目录)", [
             _f("dataset_id", pa.string(), False), _f("name", pa.string()), _f("department_id", pa.string()),
             _f("update_cycle_days", pa.int32()), _f("sharing_type", pa.string()), _f("open", pa.bool_()),
-            _f("catalogued", pa.bool_()), _f("registered_at", TS, False),
-        ], key="dataset_id"),
+            _f("catalogued", pa.bool_()), _f("registered_at", TS, False), _f("version_at", TS),
+        ], key="dataset_id", version_column="version_at", optional=("version_at",), dimension=True),
         _table("dataset_updates", "updated_at", "each refresh of a dataset (数据更新)", [
             _f("dataset_id", pa.string(), False), _f("updated_at", TS, False), _f("rows", pa.int64()),
         ]),
@@ -89,7 +89,11 @@ TABLES: dict[str, LakeTable] = {
         _table("sharing_requests", "requested_at", "data sharing requests (共享申请) and their decisions", [
             _f("request_id", pa.string(), False), _f("dataset_id", pa.string()),
             _f("requester_department_id", pa.string()), _f("requested_at", TS, False),
-            _f("decided_at", TS), _f("granted", pa.bool_()),
+            _f("decided_at", TS), _f("granted", pa.bool_()), _f("version_at", TS),
+        ], key="request_id", version_column="version_at", optional=("version_at",)),
+        _table("data_access", "ts", "reads of shared datasets through a grant (数据调用)", [
+            _f("ts", TS, False), _f("dataset_id", pa.string(), False), _f("request_id", pa.string()),
+            _f("consumer_department_id", pa.string()), _f("scenario", pa.string()), _f("rows", pa.int64()),
         ]),
         _table("services", "published_at", "portal service catalogue snapshot (政务服务事项)", [
             _f("service_id", pa.string(), False), _f("name", pa.string()), _f("department_id", pa.string()),

@@ -68,7 +68,7 @@ class NavItem(NamedTuple):
 NAV = [
     NavItem("overview", "/overview", "总览", "Overview", "console.read"),
     NavItem("infrastructure", "/assets", "基础设施", "Infrastructure", "assets.read"),  # web/assets.py
-    NavItem("data", "/data", "数据资源", "Data resources", "console.read"),
+    NavItem("data", "/datasets", "数据资源", "Data resources", "datasets.read"),  # web/datasets.py
     NavItem("systems", "/cases", "信息系统", "Information systems", "cases.read"),  # web/cases.py
     NavItem("portal", "/portal", "统一门户", "Service portal", "console.read"),
     NavItem("security", "/security", "安全保障", "Security", "console.read"),
@@ -76,10 +76,6 @@ NAV = [
     NavItem("contracts", "/contracts", "合同", "Contracts", "console.read"),
 ]
 COMING = {
-    "data": (
-        "政务数据资源目录、质量规则（GB/T 36344）、更新及时性与共享申请。",
-        "Data resource catalogue, quality rules (GB/T 36344), freshness and sharing requests.",
-    ),
     "portal": (
         "服务事项、使用情况、好差评与主动服务。",
         "Service catalogue, usage, ratings (好差评) and proactive services.",
