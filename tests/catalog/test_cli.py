@@ -365,3 +365,16 @@ def test_import_ckan_then_export_dcat_round_trips_the_title(cli_city: Settings, 
     packages = json.loads(run(cli_city, "datasets", "export-catalog", "--format", "ckan").stdout)
     assert [p["title"] for p in packages] == [title]
     assert run(cli_city, "datasets", "export-catalog", "--format", "rdf", code=2).exit_code == 2
+
+
+def test_the_bad_tsv_loads_with_its_ragged_row_aside_or_fails_strict(cli_city: Settings, shared_data: Path) -> None:
+    """qsv's ``boston311-100-bad.tsv``: data row 40 has 30 fields against the header's 29. By default it is put aside
+    with its reason (99 rows kept); with ``--strict`` the load fails, naming the row."""
+    bad = shared_data / "boston311-qsv" / "boston311-100-bad.tsv"
+    got = out(cli_city, "datasets", "add", str(bad), "--name", "bad-tsv", "--tenant", EAST)
+    assert (got["rows"], got["rejected"]) == (99, 1)
+    with open(got["rejects"], encoding="utf-8-sig", newline="") as fh:
+        (reject,) = list(csv.DictReader(fh))
+    assert reject["row"] == "40" and "30" in reject["reason"] and "29" in reject["reason"]
+    exc = failure(cli_city, "datasets", "add", str(bad), "--name", "bad-strict", "--tenant", EAST, "--strict")
+    assert isinstance(exc, ChengyunError) and "40" in str(exc)

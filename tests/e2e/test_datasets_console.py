@@ -33,6 +33,7 @@ from fastapi.testclient import TestClient
 
 from chengyun.api.app import create_app
 from chengyun.catalog import quality, service, sharing
+from chengyun.catalog import ranking as ranking_module
 from chengyun.catalog.entry import CatalogEntry
 from chengyun.catalog.models import Dataset, SharingRequest
 from chengyun.core.db import migrate, session_scope, utcnow
@@ -472,7 +473,7 @@ def test_panel_ranking_keeps_the_best_and_the_worst(world: World, monkeypatch: p
     ten = [{"department_id": f"d{i}", "rank": i, "score": 100.0 - i, "datasets": 1, "below_target": 0, "invalid": 0}
            for i in range(1, 11)] + [{"department_id": "d11", "rank": 11, "score": None, "datasets": 1,
                                       "below_target": 0, "invalid": 1}]
-    monkeypatch.setattr(quality, "ranking", lambda session, tenant_ids: ten)
+    monkeypatch.setattr(ranking_module, "ranking", lambda session, tenant_ids: ten)
     with session_scope(world.settings) as s:
         shown = ranking_rows(s, {CITY})
     assert [(r["rank"], r["gap"]) for r in shown] == [(1, False), (2, False), (3, False), (4, False), (5, False),

@@ -33,10 +33,14 @@ DateOrderOpt = Annotated[str, typer.Option("--date-order", help="auto, dmy, mdy 
 RejectShareOpt = Annotated[float, typer.Option("--max-reject-share", min=0, max=1,
                                                help="the share of rows that may be put aside before the load stops")]
 SheetOpt = Annotated[str | None, typer.Option("--sheet", help="the Excel sheet (default: the first)")]
+StrictOpt = Annotated[bool, typer.Option("--strict", help="refuse the load if any row must be put aside "
+                                         "(the same as --max-reject-share 0)")]
 
 
 def _read_options(encoding: str | None, delimiter: str | None, date_order: str, max_reject_share: float,
-                  sheet: str | None) -> dict[str, Any]:
+                  sheet: str | None, strict: bool = False) -> dict[str, Any]:
+    if strict:
+        max_reject_share = 0.0
     if date_order not in ("auto", "dmy", "mdy", "ymd"):
         raise typer.BadParameter("use auto, dmy, mdy or ymd", param_hint="--date-order")
     return {"encoding": encoding, "delimiter": delimiter, "date_order": date_order,
@@ -80,11 +84,12 @@ def add_cmd(
     date_order: DateOrderOpt = "auto",
     max_reject_share: RejectShareOpt = 0.05,
     sheet: SheetOpt = None,
+    strict: StrictOpt = False,
     as_json: JsonOpt = False,
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Register a dataset (登记): read it, keep a snapshot, profile it and enter it in the catalogue."""
-    read = _read_options(encoding, delimiter, date_order, max_reject_share, sheet)
+    read = _read_options(encoding, delimiter, date_order, max_reject_share, sheet, strict)
     with open_workspace(workspace) as (settings, session):
         target = rejects_file(settings, Path(source), rejects) if rejects or Path(source).exists() else None
         ds, update = service.add_dataset(session, settings, source=source, name=name, tenant=tenant, provider=provider,
@@ -97,10 +102,10 @@ def add_cmd(
 def refresh_cmd(name: NameArg, tenant: TenantFilter = None,
                 source: Annotated[str | None, typer.Option("--source", help="read this file instead")] = None,
                 encoding: EncodingOpt = None, delimiter: DelimiterOpt = None, date_order: DateOrderOpt = "auto",
-                max_reject_share: RejectShareOpt = 0.05, sheet: SheetOpt = None,
+                max_reject_share: RejectShareOpt = 0.05, sheet: SheetOpt = None, strict: StrictOpt = False,
                 as_json: JsonOpt = False, workspace: WorkspaceOpt = None) -> None:
     """Read the dataset's source again and keep the new snapshot (数据更新)."""
-    read = _read_options(encoding, delimiter, date_order, max_reject_share, sheet)
+    read = _read_options(encoding, delimiter, date_order, max_reject_share, sheet, strict)
     with open_workspace(workspace) as (settings, session):
         ds = service.get_dataset(session, name, tenant=tenant)
         update = service.refresh_dataset(session, settings, ds, source=source, **read)

@@ -22,6 +22,7 @@ import pyarrow as pa
 from rich.progress import Progress
 from sqlalchemy.orm import Session
 
+from chengyun.cases.export import export_cases
 from chengyun.cases.service import CaseDesk
 from chengyun.catalog.export import export_catalog
 from chengyun.core.errors import Conflict, InvalidInput
@@ -337,6 +338,7 @@ def generate(*, settings: Settings, session: Session, scale: str = "small", seed
         live = load_live(settings, session, w, desk_now(w))
         for table, rows in export_catalog(settings, session).items():
             sink.add(table, rows)
+        sink.add("cases", export_cases(settings, session, durable=False))  # the quality cases the live runs opened
     finally:
         sink.close()
     return DemoSummary(city_id=N.CITY_ID, tenants=[u[0] for u in w.territory.units], districts=w.districts,
