@@ -153,7 +153,7 @@ def test_about_one_in_a_thousand_cases_is_resolved_before_it_was_created(demo_ci
     bad = (cases.resolved_at < cases.created_at).mean()
     assert 0.0004 <= bad <= 0.0025
     assert cases.case_id.is_unique
-    assert set(cases.channel) == {"hotline", "app", "open311", "iot-alarm", "grid", "other"}
+    assert set(cases.channel) == {"hotline", "app", "open311", "iot-alarm", "grid", "other", "data-quality"}
     assert set(cases.category) <= set(load_categories(None)) and cases.category.nunique() > 20
     rated = cases.satisfaction.dropna()
     assert rated.between(1, 5).all() and cases.satisfaction.isna().any() and cases.solved.isna().any()

@@ -242,10 +242,13 @@ def load_live(settings: Settings, session: Session, w: World, now: datetime) -> 
         service.apply_entry(session, ds, CatalogEntry.model_validate(entry), actor="demo")
         quality.set_rules(session, ds, {"rules": spec["rules"]}, target=spec["target"], actor="demo")
         loaded[name] = ds
+    cases: set[str] = set()
     for name, ds in loaded.items():  # after every load: the licences refer to the enterprise registry
         run, _report = quality.run_quality(settings, session, ds, actor="demo", now=now)
         runs[name] = run.score
-    return {"datasets": len(loaded), "scores": runs, "sharing": share_live(settings, session, w, loaded, now)}
+        cases.update([run.case_id] if run.case_id else [])
+    return {"datasets": len(loaded), "scores": runs, "cases": len(cases),
+            "sharing": share_live(settings, session, w, loaded, now)}
 
 
 def share_live(settings: Settings, session: Session, w: World, ds: dict[str, Dataset], now: datetime) -> int:

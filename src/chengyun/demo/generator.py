@@ -22,7 +22,6 @@ import pyarrow as pa
 from rich.progress import Progress
 from sqlalchemy.orm import Session
 
-from chengyun.cases.export import export_cases
 from chengyun.cases.service import CaseDesk
 from chengyun.catalog.export import export_catalog
 from chengyun.core.errors import Conflict, InvalidInput
@@ -334,11 +333,11 @@ def generate(*, settings: Settings, session: Session, scale: str = "small", seed
                             sink.count(table, ingest.add(fact_chunk(w, table, m, d)))
                         else:
                             sink.put(table, fact_chunk(w, table, m, d))
+        live = load_live(settings, session, w, desk_now(w))  # before the desk's tick and export: it opens cases
+        sink.add("cases", live["cases"])
         cases = run_desk(settings, session, w, loader, desk)
-        live = load_live(settings, session, w, desk_now(w))
         for table, rows in export_catalog(settings, session).items():
             sink.add(table, rows)
-        sink.add("cases", export_cases(settings, session, durable=False))  # the quality cases the live runs opened
     finally:
         sink.close()
     return DemoSummary(city_id=N.CITY_ID, tenants=[u[0] for u in w.territory.units], districts=w.districts,
