@@ -1,5 +1,5 @@
-"""MQTT ingest against a real broker (CHENGYUN_TEST_MQTT_URL): acks after durability, quarantine, and kill -9 of
-the ingest process under load losing nothing acknowledged and storing nothing twice."""
+"""MQTT ingest against a real broker (CHENGYUN_TEST_MQTT_URL): acks after durability, quarantine, kill -9 of the
+ingest process under load losing nothing acknowledged and storing nothing twice, and the server's own subscriber."""
 
 from __future__ import annotations
 
@@ -11,46 +11,19 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 
 from chengyun.core.errors import InvalidInput
 from chengyun.ingest.mqtt import MqttIngest, parse_topic, parse_url
 from chengyun.ingest.pipeline import Ingestor
 from chengyun.ingest.quarantine import list_quarantine
 from chengyun.lake.reader import read
-from tests.conftest import need, port_open
+from tests.ingest.mqtt_support import publish, wait_subscribed
 
 PUBLISHER = Path(__file__).with_name("mqtt_publisher.py")
 T0 = 1_700_000_000
-
-
-@pytest.fixture
-def mqtt_url() -> str:
-    """The test broker: skip when CHENGYUN_TEST_MQTT_URL is unset or silent, except in CI."""
-    url = os.environ.get("CHENGYUN_TEST_MQTT_URL", "")
-    need(bool(url), "CHENGYUN_TEST_MQTT_URL is not set (MQTT tests need a broker, e.g. mqtt://127.0.0.1:1883)")
-    need(port_open(url, 1883), f"no MQTT broker answers at {url}")
-    return url
-
-
-@pytest.fixture
-def client_id(mqtt_url: str) -> Iterator[str]:
-    """A fresh subscriber client id; its persistent session is removed from the broker afterwards."""
-    cid = f"test-ingest-{uuid.uuid4().hex[:8]}"
-    yield cid
-    u = parse_url(mqtt_url)
-    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=cid, protocol=MQTTProtocolVersion.MQTTv5)
-    props = Properties(PacketTypes.CONNECT)
-    props.SessionExpiryInterval = 0
-    c.connect(u.host, u.port, clean_start=True, properties=props)
-    c.disconnect()
 
 
 def test_topic_and_url() -> None:
@@ -63,18 +36,6 @@ def test_topic_and_url() -> None:
         parse_url("http://localhost")
 
 
-def _publish(url: str, messages: list[tuple[str, bytes]]) -> None:
-    u = parse_url(url)
-    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"test-pub-{uuid.uuid4().hex[:8]}")
-    c.connect(u.host, u.port)
-    c.loop_start()
-    infos = [c.publish(topic, body, qos=1) for topic, body in messages]
-    for info in infos:
-        info.wait_for_publish(10)
-    c.disconnect()
-    c.loop_stop()
-
-
 def test_subscriber_stores_and_quarantines(tmp_path: Path, mqtt_url: str, client_id: str) -> None:
     tenant = f"t{uuid.uuid4().hex[:6]}"
     ing = Ingestor(tmp_path / "lake", tmp_path / "wal", tmp_path / "q", flush_seconds=0.2).start()
@@ -84,7 +45,7 @@ def test_subscriber_stores_and_quarantines(tmp_path: Path, mqtt_url: str, client
         time.sleep(0.3)  # the SUBACK
         good = [(f"chengyun/{tenant}/a{i % 3}/telemetry", json.dumps({"ts": T0 + i, "values": {"v": i}}).encode())
                 for i in range(300)]
-        _publish(mqtt_url, [*good, (f"chengyun/{tenant}/a0/telemetry", b"{broken")])
+        publish(mqtt_url, [*good, (f"chengyun/{tenant}/a0/telemetry", b"{broken")])
         deadline = time.monotonic() + 20
         while ing.stats.messages < 301 and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -114,7 +75,7 @@ def test_kill_9_under_load_loses_nothing_acknowledged(tmp_path: Path, mqtt_url: 
     # max_queued_messages (1000), beyond which the broker itself drops messages it already acknowledged.
     tenant, ws, count = f"k{uuid.uuid4().hex[:6]}", tmp_path / "ws", 1500
     ingest = _ingest(mqtt_url, ws, client_id)
-    time.sleep(3)  # subscribed (first run creates the session)
+    wait_subscribed(mqtt_url, ws, ["telemetry"])  # a message published before that would reach no one
     pub = subprocess.Popen([sys.executable, str(PUBLISHER), mqtt_url, tenant, str(count), "300"],
                            stdout=subprocess.PIPE, text=True)
     acked: set[int] = set()
@@ -153,3 +114,27 @@ def test_kill_9_under_load_loses_nothing_acknowledged(tmp_path: Path, mqtt_url: 
     values = _lake_values(ws, tenant)
     assert len(values) == len(set(values)) == len(acked)  # exactly once
     assert {int(v) for v in values} == acked
+
+
+def test_the_server_subscribes_with_its_own_client(tmp_path: Path, mqtt_url: str, client_id: str,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from chengyun.core.settings import Settings
+    from chengyun.ingest import hub as hub_module
+    from chengyun.ingest.hub import IngestHub
+
+    monkeypatch.setattr(hub_module, "MQTT_CLIENT_ID", client_id)  # not the real server's session on a shared broker
+    tenant = f"s{uuid.uuid4().hex[:6]}"
+    settings = Settings(workspace=tmp_path, database_url=f"sqlite:///{tmp_path / 'c.db'}", mqtt_url=mqtt_url)
+    hub = IngestHub(settings)
+    hub.start_mqtt()
+    try:
+        assert hub._mqtt is not None and hub._mqtt.connected.wait(10)
+        assert hub._mqtt.client_id == client_id
+        publish(mqtt_url, [(f"chengyun/{tenant}/a1/telemetry", json.dumps({"ts": T0 + i, "values": {"v": i}}).encode())
+                           for i in range(20)])
+        deadline = time.monotonic() + 10
+        while hub.ingestor().stats.messages < 20 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        hub.close()  # stops the subscriber, then flushes the lake
+    assert sorted(read(settings.lake, "telemetry", [tenant]).column("value").to_pylist()) == [float(i) for i in range(20)]

@@ -18,11 +18,10 @@ from rich.text import Text
 
 from chengyun.cli.common import JsonOpt, WorkspaceOpt, console, err_console, open_workspace, print_json
 from chengyun.core.settings import Settings
-from chengyun.ingest.pipeline import Ingestor
 from chengyun.ingest.quarantine import list_quarantine
 
 if TYPE_CHECKING:
-    from chengyun.ingest.mqtt import MqttIngest
+    from chengyun.ingest.workers import Status
 
 app = typer.Typer(help="Device telemetry ingest (接入): MQTT subscriber, lake flush, quarantine.", no_args_is_help=True)
 
@@ -37,32 +36,70 @@ def quarantine_dir(settings: Settings) -> Path:
     return settings.workspace / "quarantine"
 
 
-def open_ingestor(settings: Settings, flush_records: int = 50_000, flush_seconds: float = 2.0) -> Ingestor:
-    """The workspace's ingestor (not started); each batch in the lake goes past the alarm rules."""
-    from chengyun.assets.alarms import alarm_listener
-
-    return Ingestor(settings.lake, wal_dir(settings), quarantine_dir(settings), flush_records=flush_records,
-                    flush_seconds=flush_seconds, listeners=[alarm_listener(settings)])
-
-
 @app.command("mqtt")
 def mqtt_cmd(
     url: Annotated[str, typer.Option("--url", help="broker URL: mqtt://host:1883 or mqtts://user:pw@host:8883")]
     = "mqtt://127.0.0.1:1883",
     client_id: Annotated[str, typer.Option("--client-id", help="stable MQTT client id: the broker keeps its "
                                            "session (unacknowledged messages) across restarts")] = "chengyun-ingest",
-    workers: Annotated[int, typer.Option("--workers", min=1, help="threads accepting messages")] = 2,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="subscriber processes sharing the "
+                                         "topic (MQTT 5 shared subscription), each with its own log")] = 1,
+    threads: Annotated[int, typer.Option("--threads", min=1, help="threads accepting messages in each "
+                                         "process")] = 2,
     flush_records: Annotated[int, typer.Option("--flush-records", min=1, help="flush after this many WAL "
                                                "records")] = 50_000,
     flush_seconds: Annotated[float, typer.Option("--flush-seconds", min=0.05, help="flush at least this "
                                                  "often")] = 2.0,
     quiet: Annotated[bool, typer.Option("--quiet", help="no live line")] = False,
+    member: Annotated[int | None, typer.Option("--member", hidden=True, help="run as this member (supervisor "
+                                               "use)")] = None,
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Subscribe to chengyun/+/+/telemetry (QoS 1) until SIGTERM or Ctrl-C; the lake is flushed on the way out."""
+    from chengyun.ingest.mqtt import parse_url  # the subscriber's modules only for this command
+    from chengyun.ingest.workers import (
+        Member,
+        Options,
+        Supervisor,
+        check_group,
+        go_from_stdin,
+        print_status,
+        retire_stale,
+        run_member,
+    )
+
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     with open_workspace(workspace) as (settings, _session):
         pass
+    check_group(client_id)
+    parse_url(url)  # a wrong URL is said now, not by members restarting
+    stop = _stop_on_signals()
+    opts = Options(url, threads, flush_records, flush_seconds)
+    if member is not None:  # a member process under ``Supervisor``: status lines on stdout, no live line
+        go = go_from_stdin() if member else None  # the others subscribe once member 0 has
+        sub = run_member(settings, Member(member, workers, client_id), opts, stop, print_status, go)
+        raise typer.Exit(1 if sub.error else 0)
+    retire_stale(settings, client_id, workers, opts, stop)
+    err_console.print(f"ingest: {url} → {settings.lake} ({workers} worker{'s' if workers > 1 else ''}, WAL "
+                      f"{wal_dir(settings)}{'-*' if workers > 1 else ''}); stop with Ctrl-C")
+    line = _LiveLine(live=not quiet and console.is_terminal)
+    with line:
+        if workers == 1:
+            sub = run_member(settings, Member(0, 1, client_id), opts, stop, line.update)
+            error = str(sub.error) if sub.error else ""
+        else:
+            rc = Supervisor(settings, client_id, workers, opts, stop).run(line.update)
+            error = "a worker did not stop cleanly (see above)" if rc else ""
+    s = line.last
+    if error:
+        err_console.print(f"[red]error:[/] {error}; restart to recover from the WAL")
+        raise typer.Exit(1)
+    err_console.print(f"ingest stopped: {s.messages:,} messages, {s.readings:,} readings, {s.quarantined:,} "
+                      "quarantined; lake flushed")
+
+
+def _stop_on_signals() -> threading.Event:
+    """An event set by SIGTERM or Ctrl-C."""
     stop = threading.Event()
 
     def on_signal(_sig: int, _frame: FrameType | None) -> None:
@@ -70,56 +107,55 @@ def mqtt_cmd(
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    from chengyun.ingest.mqtt import MqttIngest  # paho only for this command
-
-    ingestor = open_ingestor(settings, flush_records, flush_seconds).start()
-    sub = MqttIngest(ingestor, url, client_id=client_id, workers=workers).start()
-    err_console.print(f"ingest: {url} → {settings.lake} (WAL {wal_dir(settings)}); stop with Ctrl-C")
-    try:
-        _watch(ingestor, sub, stop, live=not quiet and console.is_terminal)
-    finally:
-        sub.stop()
-        ingestor.close()
-    if sub.error is not None:
-        err_console.print(f"[red]error:[/] accepting messages failed: {sub.error}; restart to recover from the WAL")
-        raise typer.Exit(1)
-    err_console.print(f"ingest stopped: {ingestor.stats.messages:,} messages, {ingestor.stats.readings:,} readings, "
-                      f"{ingestor.stats.quarantined:,} quarantined; lake flushed")
+    return stop
 
 
-def _watch(ingestor: Ingestor, sub: MqttIngest, stop: threading.Event, live: bool) -> None:
-    """Wait for a signal or a failure, refreshing the live line once a second."""
-    prev, prev_t = (0, 0), time.monotonic()
+class _LiveLine:
+    """The live line: rates since the last update, totals, lag; remembers the last status."""
 
-    def line() -> Text:
-        nonlocal prev, prev_t
-        s, now = ingestor.stats, time.monotonic()
-        dt = max(now - prev_t, 1e-6)
-        rates = ((s.messages - prev[0]) / dt, (s.readings - prev[1]) / dt)
-        prev, prev_t = (s.messages, s.readings), now
-        records, age = ingestor.lag()
-        state = "connected" if sub.connected.is_set() else "connecting…"
-        err = f" · flush error: {s.last_error}" if s.last_error else ""
-        return Text(f"{state} · {rates[0]:,.0f} msg/s · {rates[1]:,.0f} readings/s · {s.messages:,} messages · "
-                    f"{s.quarantined:,} quarantined · {s.duplicates:,} duplicates · lag {records:,} records "
-                    f"({age:.1f} s){err}")
+    def __init__(self, live: bool) -> None:
+        from chengyun.ingest.workers import Status
 
-    if not live:
-        while not stop.wait(1.0) and not sub.failed.is_set():
-            pass
-        return
-    with Live(line(), console=console, refresh_per_second=2, transient=False) as view:
-        while not stop.wait(1.0) and not sub.failed.is_set():
-            view.update(line())
+        self.live, self.last = live, Status()
+        self._view: Live | None = None
+        self._prev, self._prev_t = (0, 0), time.monotonic()
+
+    def __enter__(self) -> _LiveLine:
+        if self.live:
+            self._view = Live(Text("connecting…"), console=console, refresh_per_second=2, transient=False)
+            self._view.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._view is not None:
+            self._view.__exit__(None, None, None)
+
+    def update(self, s: Status) -> None:
+        """Take a new status (once a second)."""
+        now = time.monotonic()
+        dt = max(now - self._prev_t, 1e-6)
+        rates = ((s.messages - self._prev[0]) / dt, (s.readings - self._prev[1]) / dt)
+        self._prev, self._prev_t, self.last = (s.messages, s.readings), now, s
+        if self._view is None:
+            return
+        state = "connected" if s.connected == s.members else f"{s.connected}/{s.members} connected"
+        err = f" · error: {s.errors[0]}" if s.errors else ""
+        self._view.update(Text(f"{state} · {rates[0]:,.0f} msg/s · {rates[1]:,.0f} readings/s · {s.messages:,} "
+                               f"messages · {s.quarantined:,} quarantined · {s.duplicates:,} duplicates · lag "
+                               f"{s.lag_records:,} records ({s.lag_seconds:.1f} s){err}"))
 
 
 @app.command("flush")
 def flush_cmd(workspace: WorkspaceOpt = None) -> None:
-    """Move everything the telemetry WAL holds beyond its checkpoint into the lake (when no ingest is running)."""
+    """Move everything the telemetry WALs hold beyond their checkpoints into the lake (when no ingest is running)."""
+    from chengyun.ingest.workers import Member, Options, open_member, stale_members
+
     with open_workspace(workspace) as (settings, _session):
         pass
-    with open_ingestor(settings) as ingestor:
-        rows = ingestor.recover()
+    rows = 0
+    for index in [0, *stale_members(settings, 1)]:
+        with open_member(settings, Member(index, index + 1, "flush"), Options("")) as ingestor:
+            rows += ingestor.recover()
     console.print(f"flushed {rows:,} readings into {settings.lake / 'telemetry'}")
 
 

@@ -2,7 +2,8 @@
 (``<workspace>/wal/serve``, lake files ``part-serve-seq-…``), shared by the HTTP and NGSI-LD endpoints and, when
 ``mqtt_url`` is set, an MQTT subscriber. Started on first use or with the server; closed (lake flushed) on shutdown.
 
-``chengyun ingest mqtt`` run on its own keeps a separate log (``<workspace>/wal/telemetry``), so both may run.
+``chengyun ingest mqtt`` run on its own keeps separate logs (``<workspace>/wal/telemetry``, and
+``wal/telemetry-<i>`` with ``--workers``), so both may run.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ class IngestHub:
         """Subscribe to the configured broker (``mqtt_url``), if any."""
         if not self.settings.mqtt_url or self._mqtt is not None:
             return
-        from chengyun.ingest.mqtt import MqttIngest  # paho only when a broker is configured
+        from chengyun.ingest.mqtt import MqttIngest  # the subscriber only when a broker is configured
 
         self._mqtt = MqttIngest(self.ingestor(), self.settings.mqtt_url, client_id=MQTT_CLIENT_ID).start()
         log.info("ingest: subscribed to %s", self.settings.mqtt_url)

@@ -83,13 +83,17 @@ class IngestStats:
     last_error: str = ""
 
 
+# One encoder for every record: json.dumps with options builds a new one per call, which cost as much (0.7 µs) as
+# encoding a small record.
+_RECORD_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def encode_record(readings: Sequence[Sample]) -> bytes:
     """One WAL record of a message's readings, grouped by (tenant, asset)."""
     groups: dict[tuple[str, str], list[list[Any]]] = {}
     for r in readings:
         groups.setdefault((r.tenant, r.asset_id), []).append([r.metric, r.ts_us, r.value])
-    return json.dumps([[t, a, rows] for (t, a), rows in groups.items()], separators=(",", ":"),
-                      ensure_ascii=False).encode()
+    return _RECORD_JSON.encode([[t, a, rows] for (t, a), rows in groups.items()]).encode()
 
 
 def decode_record(payload: bytes) -> Iterator[Sample]:
