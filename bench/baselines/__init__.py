@@ -49,8 +49,10 @@ COLUMNS: dict[str, dict[str, str]] = {
         "catalogued": "BOOLEAN",
     },
     "dataset_updates": {"dataset_id": "VARCHAR", "updated_at": "TIMESTAMP"},
-    "quality_results": {"rows_checked": "BIGINT", "rows_failed": "BIGINT"},
-    "sharing_requests": {"requested_at": "TIMESTAMP", "decided_at": "TIMESTAMP", "granted": "BOOLEAN"},
+    "quality_results": {"rows_checked": "BIGINT", "rows_failed": "BIGINT", "dimension": "VARCHAR"},
+    "sharing_requests": {"request_id": "VARCHAR", "requested_at": "TIMESTAMP", "decided_at": "TIMESTAMP",
+                         "granted": "BOOLEAN", "version_at": "TIMESTAMP"},
+    "data_access": {"dataset_id": "VARCHAR", "consumer_department_id": "VARCHAR"},
     "services": {"online": "BOOLEAN", "one_stop": "BOOLEAN", "e_license": "BOOLEAN", "mobile": "BOOLEAN"},
     "portal_usage": {
         "user_hash": "VARCHAR",
@@ -70,7 +72,7 @@ COLUMNS: dict[str, dict[str, str]] = {
 # registries (dimensions) and their entity id: read as they stood at the period end, the latest row of each id
 KEYS = {"assets": "asset_id", "datasets": "dataset_id", "services": "service_id"}
 # facts whose rows change (a case is resolved after it is created): the latest version of each id counts
-VERSIONS = {"cases": ("case_id", "version_at")}
+VERSIONS = {"cases": ("case_id", "version_at"), "sharing_requests": ("request_id", "version_at")}
 # the time column of each table: within the period for facts, before the period end for registries (as of)
 TIME = {
     "telemetry": "ts",
@@ -84,10 +86,13 @@ TIME = {
     "portal_usage": "ts",
     "portal_ratings": "ts",
     "security_events": "occurred_at",
+    "data_access": "ts",
 }
+# GB/T 36344 dimensions, as the quality runs write them
+DIMENSIONS = ("conformity", "completeness", "accuracy", "consistency", "timeliness", "accessibility")
 
 
-PROACTIVE = ("iot-alarm", "grid")  # channels where the city finds the problem itself (主动发现)
+PROACTIVE = ("iot-alarm", "data-quality", "grid")  # channels where the city finds the problem itself (主动发现)
 MOBILE = ("app", "miniprogram")
 HIGH = ("high", "critical")
 OUTAGE_FACTOR = 3  # a reporting gap longer than three expected intervals is an outage
@@ -189,6 +194,12 @@ def finish(parts: dict[str, dict[str, Any]], population: int | None) -> dict[str
     v["data.sharing_fulfilment_rate"] = _ratio(shr.get("granted"), shr.get("rows"))
     days = _ratio(shr.get("decide_h"), shr.get("decided"))
     v["data.sharing_mean_days"] = None if days is None else days / 24
+    v["data.sharing_median_days"] = shr.get("median_days")
+    for dim in DIMENSIONS:
+        c, f = qlt.get(f"checked_{dim}"), qlt.get(f"failed_{dim}")
+        v[f"data.quality_{dim}"] = None if not c or f is None else 100.0 * (1.0 - float(f) / float(c))
+    acc = _get(parts, "data_access")
+    v["data.reuse_rate"] = _ratio(acc.get("reused"), acc.get("used"))
     # unified portal (统一门户)
     for flag, name in (
         ("online", "online_service_rate"),

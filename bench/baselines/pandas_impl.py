@@ -15,6 +15,7 @@ import pyarrow.dataset as ds
 
 from . import (
     COLUMNS,
+    DIMENSIONS,
     HIGH,
     KEYS,
     MOBILE,
@@ -189,11 +190,16 @@ def quality_results(w: Window) -> dict[str, Any]:
     """Rows checked and failed by every quality rule run in the period."""
     q = read(w, "quality_results")
     checked, failed = q["rows_checked"].dropna(), q["rows_failed"].dropna()
-    return {
+    out: dict[str, Any] = {
         "rows": len(q),
         "checked": int(checked.sum()) if len(checked) else None,
         "failed": int(failed.sum()) if len(failed) else None,
     }
+    for dim in DIMENSIONS:
+        mine = q[q["dimension"] == dim]
+        out[f"checked_{dim}"] = int(mine["rows_checked"].sum()) if len(mine) else None
+        out[f"failed_{dim}"] = int(mine["rows_failed"].sum()) if len(mine) else None
+    return out
 
 
 def sharing_requests(w: Window) -> dict[str, Any]:
@@ -206,7 +212,16 @@ def sharing_requests(w: Window) -> dict[str, Any]:
         "granted": int(_is(s["granted"]).sum()),
         "decide_h": _sum(hours[decided.to_numpy()]),
         "decided": int(decided.sum()),
+        "median_days": float(np.median(hours[decided.to_numpy()] / 24.0)) if decided.any() else None,
     }
+
+
+def data_access(w: Window) -> dict[str, Any]:
+    """Datasets read through grants, and those read by two or more departments (复用)."""
+    a = read(w, "data_access")
+    per = a.astype({"dataset_id": object, "consumer_department_id": object}).groupby("dataset_id")[
+        "consumer_department_id"].nunique()
+    return {"rows": len(per), "reused": int((per >= 2).sum()), "used": len(per)}
 
 
 def services(w: Window) -> dict[str, Any]:
@@ -264,6 +279,7 @@ TABLES: dict[str, Callable[[Window], dict[str, Any]]] = {
     "portal_usage": portal_usage,
     "portal_ratings": portal_ratings,
     "security_events": security_events,
+    "data_access": data_access,
 }
 
 

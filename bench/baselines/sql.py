@@ -14,6 +14,7 @@ import duckdb
 
 from . import (
     COLUMNS,
+    DIMENSIONS,
     HIGH,
     KEYS,
     MOBILE,
@@ -143,7 +144,10 @@ FROM {relation(w, "datasets", asof=True)} d LEFT JOIN u USING (dataset_id)"""
 
 def quality_results(w: Window) -> str:
     """Rows checked and failed by every quality rule run in the period."""
-    return f"SELECT count(*) AS rows, sum(rows_checked) AS checked, sum(rows_failed) AS failed FROM {relation(w, 'quality_results')}"
+    dims = ", ".join(f"sum(rows_checked) FILTER (WHERE dimension = '{d}') AS checked_{d}, "
+                     f"sum(rows_failed) FILTER (WHERE dimension = '{d}') AS failed_{d}" for d in DIMENSIONS)
+    return (f"SELECT count(*) AS rows, sum(rows_checked) AS checked, sum(rows_failed) AS failed, {dims} "
+            f"FROM {relation(w, 'quality_results')}")
 
 
 def sharing_requests(w: Window) -> str:
@@ -151,8 +155,17 @@ def sharing_requests(w: Window) -> str:
     return f"""
 SELECT count(*) AS rows, count(*) FILTER (WHERE granted) AS granted,
   sum((epoch(decided_at) - epoch(requested_at)) / 3600.0) FILTER (WHERE decided_at IS NOT NULL) AS decide_h,
-  count(decided_at) AS decided
+  count(decided_at) AS decided,
+  median((epoch(decided_at) - epoch(requested_at)) / 86400.0) AS median_days
 FROM {relation(w, "sharing_requests")}"""
+
+
+def data_access(w: Window) -> str:
+    """Datasets read through grants, and those read by two or more departments (复用)."""
+    return f"""
+WITH per AS (SELECT dataset_id, count(DISTINCT consumer_department_id) AS consumers
+             FROM {relation(w, "data_access")} GROUP BY dataset_id)
+SELECT count(*) AS rows, count(*) FILTER (WHERE consumers >= 2) AS reused, count(*) AS used FROM per"""
 
 
 def services(w: Window) -> str:
@@ -207,6 +220,7 @@ QUERIES: dict[str, Callable[[Window], str]] = {
     "portal_usage": portal_usage,
     "portal_ratings": portal_ratings,
     "security_events": security_events,
+    "data_access": data_access,
 }
 
 

@@ -446,11 +446,3 @@ def test_json_ld_structure() -> None:
     assert "dct:accessRights" not in public  # shared without condition, opening unknown
     assert public["dct:accrualPeriodicity"] == {"@id": EU_FREQ + "ANNUAL_2"}
     assert doc["@type"] == "dcat:Catalog" and doc["dct:title"] == "杭州市政务数据资源目录"
-
-
-def test_json_ld_expands_with_pyld_when_installed() -> None:
-    jsonld = pytest.importorskip("pyld.jsonld", reason="pyld is not a dependency; the hand check above applies")
-    expanded = jsonld.expand(to_dcat([_entry()], catalog_title="t", base_uri=BASE))
-    titles = [n.get("http://purl.org/dc/terms/title") for n in _dicts(expanded)
-              if "http://www.w3.org/ns/dcat#Dataset" in n.get("@type", [])]
-    assert titles == [[{"@value": "人口基础信息"}]]

@@ -65,7 +65,8 @@ class Engine:
         t = t.filter(t.tenant.isin(tenants), t[spec.time_column] < stop)
         if spec.key is None:
             return t
-        if spec.version_column is not None:  # a version made after the end is not yet what stood at the end
+        if spec.dimension and spec.version_column is not None:  # a registry's version made after the end did not
+            # stand at the end (a fact's history keeps every row it had: a case is counted as last seen)
             t = t.filter(t[spec.version_column].isnull() | (t[spec.version_column] < stop))
         latest = ibis.window(group_by=spec.key, order_by=ibis.desc(spec.version_column or spec.time_column))
         return t.mutate(_version=ibis.row_number().over(latest)).filter(lambda r: r._version == 0).drop("_version")
