@@ -7,7 +7,7 @@ STAMP_DEV := $(VENV)/.stamp-dev
 SCALE ?= small
 SEED ?= 7
 
-.PHONY: demo test test-all bench lint venv clean
+.PHONY: demo test test-all bench bench-quality lint venv clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -37,6 +37,10 @@ test-all: $(STAMP_DEV)
 ## bench: evaluate all packs on the medium demo against hand-written DuckDB SQL and pandas
 bench: $(STAMP_DEV)
 	$(BIN)/python bench/evaluate.py --scale $(or $(BENCH_SCALE),medium)
+
+## bench-quality: quality rules on 10 M rows against hand-written DuckDB SQL and Great Expectations (own venv), 100 M for memory
+bench-quality: $(STAMP_DEV)
+	$(BIN)/python bench/quality.py $(BENCH_QUALITY_ARGS)
 
 lint: $(STAMP_DEV)
 	$(BIN)/ruff check src tests bench
