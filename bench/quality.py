@@ -319,7 +319,8 @@ def main() -> None:
     load_before = os.getloadavg()
     ge = None if args.no_ge else ensure_ge_venv(args.ge_venv)
     t0 = time.perf_counter()
-    result: dict[str, Any] = {"load_before": load_before, "speed": None, "memory": None, "profile": None}
+    result: dict[str, Any] = {"load_before": load_before, "speed": None, "memory": None, "profile": None,
+                              "started": f"{datetime.now():%Y-%m-%d %H:%M}"}
     if args.rows:
         result["speed"] = speed(args.rows, args.seed, args.repeats, list(METHODS), ge, args.ge_rows, args.ge_repeats)
     if args.rows and args.profile:

@@ -177,7 +177,7 @@ def section(result: dict[str, Any], args: Any) -> str:
                                 f"--memory-limit {args.memory_limit}" if args.memory_limit else "",
                                 f"--repeats {args.repeats}", "--profile" if args.profile else ""] if a)
     lines = ["<!-- quality -->", "## Data quality rules", "",
-             f"Run {datetime.now():%Y-%m-%d %H:%M} by `bench/quality.py {argv}` on chengyun `{_commit()}`, "
+             f"Run {result.get('started', '')}–{datetime.now():%H:%M} by `bench/quality.py {argv}` on chengyun `{_commit()}`, "
              f"{result['minutes']:.0f} minutes; {machine(s.get('ge') if s else None)}; 1-minute load average "
              f"{before[0]:.2f} before (5-minute {before[1]:.2f}) and {after[0]:.2f} after.", "",
              "A synthetic enterprise registry (`bench/quality_data.py`: 统一社会信用代码, 身份证号, 手机号, names, "

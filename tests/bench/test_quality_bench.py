@@ -103,7 +103,8 @@ def test_results_section_with_profile_is_replaced_not_repeated(files: tuple[Path
     profile = quality.child_profile(quality.job_for(*files, profile_registry=str(files[0]), profile_rows=ROWS))
     assert all(r.get("proposal_same_counts", True) for r in profile["rules"])
     result = {"speed": speed, "memory": [memory], "profile": profile, "load_before": (0.5, 0.5, 0.5),
-              "load_after": (0.6, 0.5, 0.5), "minutes": 1.0}
+              "load_after": (0.6, 0.5, 0.5), "minutes": 1.0,
+              "started": "2026-11-26 12:00"}
     args = argparse.Namespace(rows=ROWS, ge_rows=0, no_ge=True, memory_rows=ROWS, memory_limit=None, repeats=1,
                               profile=True)
     results = tmp_path / "RESULTS.md"
