@@ -20,8 +20,6 @@ import math
 import os
 import random
 import re
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,7 +36,7 @@ from pydantic import BaseModel
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))  # `bench.common` when run as a script
-from bench.common import hardware, pg_schema  # noqa: E402
+from bench.common import free_port, hardware, listening, pg_schema  # noqa: E402
 
 RESULTS = BENCH / "RESULTS.md"
 MARK = "case-intake"
@@ -177,13 +175,6 @@ def serve(kind: str, workspace: Path, url: str, port: int, threads: int | None =
     asyncio.run(main())
 
 
-def free_port() -> int:
-    """A TCP port nobody listens on now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def server_errors(log: Path) -> list[str]:
     """The distinct exceptions a server logged (its 500s), each with how often it was logged."""
     found: Counter[str] = Counter()
@@ -202,29 +193,8 @@ def server(kind: str, workspace: Path, url: str, threads: int | None = None) -> 
     env = {**os.environ, "CHENGYUN_CASE_TICK_MINUTES": "0", "PYTHONPATH": str(BENCH.parent)}
     cmd = [sys.executable, str(Path(__file__).resolve()), "--serve", kind, "--workspace", str(workspace),
            "--url", url, "--port", str(port)] + (["--server-threads", str(threads)] if threads else [])
-    log = (workspace / f"server-{kind}.log").open("w", encoding="utf-8")
-    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"the {kind} server exited with {proc.returncode} before listening")
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"the {kind} server did not listen within 60 s") from None
-                time.sleep(0.1)
+    with listening(cmd, port=port, env=env, log=workspace / f"server-{kind}.log", name=kind):
         yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 # ---- load -------------------------------------------------------------------------------------------------

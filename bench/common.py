@@ -1,9 +1,11 @@
-"""What several benchmarks share: a throw-away PostgreSQL schema and a description of the machine."""
+"""What several benchmarks share: a throw-away PostgreSQL schema, a description of the machine, and a server
+process started for a run."""
 
 from __future__ import annotations
 
 import os
 import platform
+import subprocess
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,3 +40,44 @@ def hardware() -> str:
                if line.startswith("MemTotal"))
     return (f"{cpu}, {os.cpu_count()} cores, {mem / 1024**2:.1f} GiB RAM, {platform.platform()}, Python "
             f"{platform.python_version()}")
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def listening(cmd: list[str], *, port: int, env: dict[str, str], log: Path, name: str,
+              stop_timeout: float = 15) -> Iterator[subprocess.Popen[bytes]]:
+    """Start ``cmd`` (its output to ``log``), wait until it listens on ``port`` (60 s at most), yield the process,
+    and stop it (SIGTERM, then kill after ``stop_timeout`` s) afterwards."""
+    import socket
+    import time
+
+    with log.open("w", encoding="utf-8") as out:
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"the {name} server exited with {proc.returncode} before listening (see {log})")
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the {name} server did not listen within 60 s") from None
+                time.sleep(0.1)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=stop_timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

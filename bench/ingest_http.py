@@ -31,8 +31,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -48,7 +46,7 @@ from fastapi import Request, Response  # at module level: the baseline's route a
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))  # `bench.common` when run as a script
 
-from bench.common import hardware  # noqa: E402
+from bench.common import free_port, hardware, listening  # noqa: E402
 from bench.ingest_mqtt import QUIET_LOAD, write_section  # noqa: E402
 
 MARK = "ingest-http"
@@ -134,42 +132,15 @@ def serve(kind: str, workspace: Path, port: int) -> None:
     uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)).run()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def server(kind: str, workspace: Path) -> Iterator[tuple[str, psutil.Process]]:
     """A fresh server process; yields its base URL and process; stops it (SIGTERM) afterwards."""
-    port = _free_port()
+    port = free_port()
     cmd = [sys.executable, str(Path(__file__).resolve()), "--serve", kind, "--workspace", str(workspace),
            "--port", str(port)]
-    log = (workspace / f"server-{kind}.log").open("w", encoding="utf-8")
-    proc = subprocess.Popen(cmd, env={**os.environ, "PYTHONPATH": str(BENCH.parent)}, stdout=log,
-                            stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"the {kind} server exited with {proc.returncode} (see {log.name})")
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"the {kind} server did not listen within 60 s") from None
-                time.sleep(0.1)
+    with listening(cmd, port=port, env={**os.environ, "PYTHONPATH": str(BENCH.parent)},
+                   log=workspace / f"server-{kind}.log", name=kind, stop_timeout=120) as proc:
         yield f"http://127.0.0.1:{port}", psutil.Process(proc.pid)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=120)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 # ---- load ---------------------------------------------------------------------------------------------------

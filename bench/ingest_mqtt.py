@@ -49,7 +49,7 @@ import psutil
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))  # `bench.common` when run as a script
 
-from bench.common import hardware  # noqa: E402
+from bench.common import free_port, hardware  # noqa: E402
 from chengyun.ingest import mqtt_wire as wire  # noqa: E402
 from chengyun.lake.reader import read  # noqa: E402
 
@@ -68,16 +68,10 @@ max_queued_messages 0
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def start_broker(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
     """A private Mosquitto with queue limits that do not drop acknowledged messages."""
     exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-    port = _free_port()
+    port = free_port()
     conf = folder / "mosquitto.conf"
     conf.write_text(MOSQUITTO_CONF.format(port=port), encoding="utf-8")
     proc = subprocess.Popen([exe, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
