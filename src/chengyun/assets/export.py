@@ -15,14 +15,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import pyarrow.dataset as ds
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from chengyun.assets.models import Asset
 from chengyun.cases.export import partition_units
 from chengyun.core.settings import Settings
-from chengyun.lake.reader import table_files, tenants_present
+from chengyun.lake.reader import held
 from chengyun.lake.tables import get_table
 from chengyun.lake.writer import write
 
@@ -42,14 +41,6 @@ def _key(row: dict[str, Any], columns: list[str]) -> tuple[Any, ...]:
     return tuple(row[c] for c in columns)
 
 
-def _in_lake(settings: Settings, columns: list[str]) -> set[tuple[Any, ...]]:
-    files = table_files(settings.lake, TABLE, tenants_present(settings.lake, TABLE), None, None)
-    if not files:
-        return set()
-    got = ds.dataset(files, format="parquet").to_table(columns=columns).to_pylist()
-    return {_key(r, columns) for r in got}
-
-
 def export_assets(settings: Settings, session: Session, *, durable: bool = True) -> int:
     """Write each asset that is new or changed since the lake last saw it; returns how many rows were written.
     Run it on an unscoped session (the lake holds every unit's assets)."""
@@ -58,7 +49,7 @@ def export_assets(settings: Settings, session: Session, *, durable: bool = True)
     partition = partition_units(session)
     columns = [c for c in get_table(TABLE).columns if c != "date"]
     compared = [c for c in columns if c != "version_at"]  # a new version only when something else changed
-    seen = _in_lake(settings, compared)
+    seen = held(settings.lake, TABLE, compared)
     exported = {key[compared.index("asset_id")] for key in seen}
     rows = [r for r in (_row(a, partition, exported) for a in session.scalars(select(Asset).order_by(Asset.id)))
             if _key(r, compared) not in seen]

@@ -16,31 +16,23 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-import pyarrow.dataset as pads
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from chengyun.cases.export import partition_units
 from chengyun.catalog.models import DataAccess, Dataset, DatasetUpdate, QualityRun, SharingRequest
 from chengyun.core.settings import Settings
-from chengyun.lake.reader import table_files, tenants_present
+from chengyun.lake.reader import held
 from chengyun.lake.tables import get_table
 from chengyun.lake.writer import write
 
 
-def _in_lake(settings: Settings, table: str, columns: list[str]) -> set[tuple[Any, ...]]:
-    files = table_files(settings.lake, table, tenants_present(settings.lake, table), None, None)
-    if not files:
-        return set()
-    got = pads.dataset(files, format="parquet").to_table(columns=columns).to_pylist()
-    return {tuple(r[c] for c in columns) for r in got}
-
-
-def _write_new(settings: Settings, table: str, rows: list[dict[str, Any]], compared: list[str], durable: bool) -> int:
-    """Write the rows whose ``compared`` values the lake does not hold yet."""
+def _write_new(settings: Settings, table: str, rows: list[dict[str, Any]], compared: list[str], durable: bool,
+               seen: set[tuple[Any, ...]] | None = None) -> int:
+    """Write the rows whose ``compared`` values the lake does not hold yet (``seen``: those values, if read)."""
     if not rows:
         return 0
-    seen = _in_lake(settings, table, compared)
+    seen = held(settings.lake, table, compared) if seen is None else seen
     fresh = [r for r in rows if tuple(r[c] for c in compared) not in seen]
     if fresh:
         columns = [c for c in get_table(table).columns if c != "date"]
@@ -88,10 +80,11 @@ def export_catalog(settings: Settings, session: Session, *, durable: bool = True
     datasets = list(session.scalars(select(Dataset).order_by(Dataset.id)))
     home = {d.id: part.get(d.tenant_id, d.tenant_id) for d in datasets}
     out: dict[str, int] = {}
-    exported = {k[0] for k in _in_lake(settings, "datasets", ["dataset_id"])} if datasets else set()
-    drows = [_dataset_row(d, part, exported) for d in datasets]
-    out["datasets"] = _write_new(settings, "datasets", drows, [c for c in drows[0] if c != "version_at"] if drows
-                                 else [], durable)
+    compared = [c for c in get_table("datasets").columns if c not in ("date", "version_at")]
+    seen = held(settings.lake, "datasets", compared) if datasets else set()  # read once: ids and versions held
+    known = {k[compared.index("dataset_id")] for k in seen}
+    drows = [_dataset_row(d, part, known) for d in datasets]
+    out["datasets"] = _write_new(settings, "datasets", drows, compared, durable, seen)
     urows = [{"tenant": home[u.dataset_id], "dataset_id": u.dataset_id, "updated_at": u.updated_at, "rows": u.rows}
              for u in session.scalars(select(DatasetUpdate)) if u.dataset_id in home]
     out["dataset_updates"] = _write_new(settings, "dataset_updates", urows, ["dataset_id", "updated_at"], durable)

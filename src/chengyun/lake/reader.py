@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -69,3 +70,15 @@ def read(root: Path, table: str, tenants: Iterable[str], start: date | None = No
     if not files:
         return spec.schema.empty_table()
     return pa.concat_tables(pq.read_table(f, schema=spec.schema) for f in files)
+
+
+def held(root: Path, table: str, columns: list[str]) -> set[tuple[Any, ...]]:
+    """The ``columns`` values of every row the lake holds in ``table`` (all tenants), as tuples: what an export
+    compares with so that it never writes a row twice."""
+    import pyarrow.dataset as pads
+
+    files = table_files(root, table, tenants_present(root, table), None, None)
+    if not files:
+        return set()
+    got = pads.dataset(files, format="parquet").to_table(columns=columns).to_pylist()
+    return {tuple(r[c] for c in columns) for r in got}
