@@ -70,7 +70,6 @@ UNIQUE_RULE = "credit-code-unique"
 METHODS: dict[str, dict[str, Any]] = {  # name → what its child is told (labels: quality_report.LABELS)
     "chengyun": {"sample_size": 5},  # RunContext's default, as production runs
     "chengyun-counts": {"sample_size": 0},
-    "chengyun-mobile-regex": {"sample_size": 0, "mobile": "single-regex"},
     "sql": {},
 }
 
@@ -78,31 +77,32 @@ METHODS: dict[str, dict[str, Any]] = {  # name → what its child is told (label
 # ---------------------------------------------------------------- children (each a fresh process)
 
 
-def single_regex_mobile(col: Any) -> Any:
-    """The proposed ``mobile_valid``: one anchored regular expression after removing spaces and hyphens (the
-    engine's author's proposal, patched into this process only)."""
-    return col.replace(" ", "").replace("-", "").re_search(r"\A(?:\+?86)?1[3-9][0-9]{9}\z")
+def settings(job: dict[str, Any]) -> Any:
+    """The settings of a workspace beside the data: production defaults, or the run's ``--memory-limit``."""
+    from chengyun.core.settings import Settings
+
+    limit = {} if job.get("memory_limit") is None else {"duckdb_memory_limit": job["memory_limit"]}
+    return Settings(workspace=Path(job["registry"]).parent / "workspace", **limit)
+
+
+def duckdb_settings(job: dict[str, Any]) -> dict[str, str]:
+    """The same memory limit and spill folder for the hand-written SQL's connection."""
+    s = settings(job)
+    return {"memory_limit": s.duckdb_memory_limit, "temp_directory": str(s.spill_path)} if s.duckdb_memory_limit \
+        else {}
 
 
 def child_chengyun(job: dict[str, Any]) -> dict[str, Any]:
     """One ``run_rules`` as ``catalog.quality.check`` runs it: the production DuckDB engine and read_parquet."""
-    from dataclasses import replace
-
     import ibis.backends.duckdb  # noqa: F401  (imported before the clock, as every import is)
 
     from chengyun.analytics.engine import DuckDBEngine
-    from chengyun.catalog.rule_kinds import rule_kinds
     from chengyun.catalog.rules import RunContext, load_rules, run_rules
 
     rules = load_rules({"rules": job["rules"]})
-    mobile: Any = rule_kinds()["cn-mobile"]
-    validator = mobile.validator
-    if job.get("mobile") == "single-regex":
-        mobile.validator = replace(validator, build=single_regex_mobile)
+    workspace = settings(job)
     t0, c0 = time.perf_counter(), time.process_time()
-    engine = DuckDBEngine(Path(job["registry"]).parent)
-    for name, value in (job.get("duckdb") or {}).items():  # experiments only: production sets none of these
-        engine.con.raw_sql(f"SET {name} = '{value}'")
+    engine = DuckDBEngine.from_settings(workspace)
     try:
         table = engine.con.read_parquet(job["registry"])
         context = RunContext(resolve=lambda name: engine.con.read_parquet(job["references"][name]),
@@ -110,7 +110,6 @@ def child_chengyun(job: dict[str, Any]) -> dict[str, Any]:
         report = run_rules(table, rules, context=context)
     finally:
         engine.close()
-        mobile.validator = validator
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     return {"counts": {r.id: [r.checked, r.failed] for r in report.rules}, "rows": report.rows, "seconds": seconds,
             "cpu_s": cpu, "samples": sum(len(r.samples) for r in report.rules)}
@@ -123,7 +122,8 @@ def child_sql(job: dict[str, Any]) -> dict[str, Any]:
     from bench import quality_sql
 
     t0, c0 = time.perf_counter(), time.process_time()
-    out = quality_sql.run(job["registry"], job["references"]["industries"], quality_data.TODAY, job.get("duckdb"))
+    out = quality_sql.run(job["registry"], job["references"]["industries"], quality_data.TODAY,
+                          duckdb_settings(job))
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     if job.get("duplicated_rows"):
         out |= {"duplicated_rows": quality_sql.duplicated_rows(job["registry"])}
@@ -131,12 +131,11 @@ def child_sql(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def child_profile(job: dict[str, Any]) -> dict[str, Any]:
-    """Where the time goes: each rule alone against its SQL (on the small file), and the sample queries."""
+    """Where the time goes: each rule alone against its SQL (on the small file)."""
     from bench import quality_profile
 
     small = job | {"registry": job["profile_registry"]}
-    return {"rules": quality_profile.per_rule(small, job["rules"], single_regex_mobile),
-            "samples": quality_profile.samples(job, job["rules"]), "profile_rows": job["profile_rows"]}
+    return {"rules": quality_profile.per_rule(small, job["rules"]), "profile_rows": job["profile_rows"]}
 
 
 def child(method: str, job_json: str) -> None:
@@ -265,12 +264,14 @@ def ge_runs(python: Path, rows: int, seed: int, repeats: int, reference: dict[st
     return out
 
 
-def memory(rows: int, seed: int, methods: list[str], duckdb: dict[str, str]) -> dict[str, Any]:
-    """One run of each method at ``rows``: peak RSS and agreement."""
+def memory(rows: int, seed: int, methods: list[str], memory_limit: str | None) -> dict[str, Any]:
+    """One run of each method at ``rows`` (DuckDB limited as production is, or to ``memory_limit``): peak RSS and
+    agreement."""
     registry, industries, generated = quality_data.ensure(DATA, rows, seed)
-    job = job_for(registry, industries, duckdb=duckdb)
+    job = job_for(registry, industries, memory_limit=memory_limit)
     out: dict[str, Any] = {"rows": rows, "generated_s": generated, "file_mib": registry.stat().st_size / 2**20,
-                           "runs": {}, "problems": [], "duckdb": duckdb}
+                           "runs": {}, "problems": [], "duckdb": duckdb_settings(job),
+                           "production": memory_limit is None}
     reference = run_method("sql", job)
     out["runs"]["sql"] = reference
     for m in methods:
@@ -301,7 +302,8 @@ def main() -> None:
     ap.add_argument("--ge-repeats", type=int, default=1)
     ap.add_argument("--memory-rows", type=int, default=100_000_000, help="rows of the memory run (0: none)")
     ap.add_argument("--memory-limit", default=None,
-                    help="also run the memory test with DuckDB's memory_limit set to this (e.g. 2.5GB)")
+                    help="also run the memory test with this CHENGYUN_DUCKDB_MEMORY_LIMIT (e.g. 4GB; '' for "
+                    "DuckDB's own default of 80 %% of RAM)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--profile", action="store_true", help="also time each rule alone and the sample queries")
     ap.add_argument("--profile-rows", type=int, default=1_000_000, help="rows of the per-rule profile")
@@ -325,10 +327,10 @@ def main() -> None:
         result["speed"] = speed(args.rows, args.seed, args.repeats, list(METHODS), ge, args.ge_rows, args.ge_repeats)
     if args.rows and args.profile:
         result["profile"] = profile(args.rows, args.seed, args.profile_rows)
-    if args.memory_rows:  # the production engine's settings, then (if asked) DuckDB limited to --memory-limit
-        limited = {"memory_limit": args.memory_limit, "temp_directory": str(DATA / "spill")}
-        result["memory"] = [memory(args.memory_rows, args.seed, ["chengyun-counts", "chengyun"], duckdb)
-                            for duckdb in ([{}] + ([limited] if args.memory_limit else []))]
+    if args.memory_rows:  # the production engine's settings, then (if asked) another memory limit
+        limits = [None] + ([args.memory_limit] if args.memory_limit is not None else [])
+        result["memory"] = [memory(args.memory_rows, args.seed, ["chengyun-counts", "chengyun"], limit)
+                            for limit in limits]
     result["load_after"], result["minutes"] = os.getloadavg(), (time.perf_counter() - t0) / 60
     (DATA / "last-run.json").write_text(json.dumps(result, indent=1, default=str))
     section = quality_report.section(result, args)

@@ -13,7 +13,6 @@ MEMORY_TARGET_MIB = 4e9 / 2**20  # "4 GB": 4 × 10⁹ bytes, 3,815 MiB (the stri
 LABELS = {
     "chengyun": "chengyun `run_rules` (DuckDB), samples on (5 per failed rule, as in production)",
     "chengyun-counts": "chengyun `run_rules` (DuckDB), `sample_size=0`",
-    "chengyun-mobile-regex": "chengyun, `sample_size=0`, proposed single-regex `mobile_valid` (patched in the bench)",
     "sql": "hand-written DuckDB SQL, one query",
 }
 
@@ -89,10 +88,6 @@ def speed_lines(s: dict[str, Any]) -> list[str]:
                      f"{_verdict(r >= SPEED_TARGET_GE)}), chengyun with samples; GX read the Parquet into pandas in "
                      f"{g['read_s']:.2f} s and validated in {g['validate_s']:.2f} s; by CPU time "
                      f"{g['cpu_s'] / mine['cpu_s']:.1f}×.")
-    if "chengyun-mobile-regex" in best:
-        m = best["chengyun-mobile-regex"]
-        lines.append(f"The proposed single-regex `mobile_valid`: {m['seconds']:.2f} s against {counts['seconds']:.2f} s "
-                     f"(`sample_size=0` both; CPU {m['cpu_s']:.2f} s against {counts['cpu_s']:.2f} s), same counts.")
     return lines + ["", *count_lines(s)]
 
 
@@ -126,36 +121,26 @@ def count_lines(s: dict[str, Any]) -> list[str]:
     return lines
 
 
-def profile_lines(p: dict[str, Any], rows: int) -> list[str]:
-    """Each rule alone against its SQL, the proposals, and the sample queries."""
+def profile_lines(p: dict[str, Any]) -> list[str]:
+    """Each rule alone against its SQL."""
     lines = [f"Where chengyun's time goes — each rule alone, best of three, one thread over an in-memory copy of "
-             f"{p['profile_rows']:,} rows (`--profile`; the proposals are patched into the profiling process only):",
-             "", "| rule | kind | chengyun s | SQL s | chengyun / SQL | proposal s | proposal / SQL |",
-             "|---|---|---:|---:|---:|---:|---:|"]
+             f"{p['profile_rows']:,} rows (`--profile`):", "",
+             "| rule | kind | chengyun s | SQL s | chengyun / SQL |", "|---|---|---:|---:|---:|"]
     total = [0.0, 0.0]
     for r in p["rules"]:
         total[0], total[1] = total[0] + r["chengyun_s"], total[1] + r["sql_s"]
-        prop = r.get("proposal_s")
-        cells = (f"{prop:.3f}" + ("" if r["proposal_same_counts"] else " (**counts differ**)"),
-                 f"{prop / r['sql_s']:.2f}×") if prop is not None else ("", "")
         lines.append(f"| {r['rule']} | {r['kind']} | {r['chengyun_s']:.3f} | {r['sql_s']:.3f} | "
-                     f"{r['chengyun_s'] / r['sql_s']:.2f}× | {cells[0]} | {cells[1]} |")
-    lines.append(f"| **sum** | | {total[0]:.3f} | {total[1]:.3f} | {total[0] / total[1]:.2f}× | | |")
-    s = p["samples"]
-    lazy = s["union_not_materialized_s"]
-    lines += ["", f"The sample queries at {rows:,} rows (one run each, production engine): the aggregate query "
-              f"{s['aggregate_s']:.2f} s; the union of failing-row queries as `run_rules` sends it "
-              f"{s['union_s']:.2f} s" + (f" ({lazy:.2f} s with its shared subquery `NOT MATERIALIZED`)" if lazy else "")
-              + f", {s['union_without_reference_s']:.2f} s for the same rules without the `reference` rule (no join "
-              f"under it); `unique`'s duplicated keys {s['unique_sample_s']:.2f} s."]
+                     f"{r['chengyun_s'] / r['sql_s']:.2f}× |")
+    lines.append(f"| **sum** | | {total[0]:.3f} | {total[1]:.3f} | {total[0] / total[1]:.2f}× |")
     return lines
 
 
 def memory_lines(m: dict[str, Any]) -> list[str]:
     """The memory table at 100 M rows."""
-    settings = ", ".join(f"{k} = {v}" for k, v in m["duckdb"].items()) or "the production engine's (threads = "\
-        "cores, DuckDB's default memory_limit of 80 % of RAM)"
-    title = f"memory_limit {m['duckdb']['memory_limit']}" if m["duckdb"] else "production settings"
+    settings = (", ".join(f"{k} = {v}" for k, v in m["duckdb"].items()) or "DuckDB's default memory_limit of 80 % "
+                "of RAM") + ", threads = cores"
+    limit = m["duckdb"].get("memory_limit", "none")
+    title = f"production settings (memory limit {limit})" if m["production"] else f"memory limit {limit}"
     lines = [f"### {m['rows']:,} rows: peak memory, {title}", "",
              f"File: {m['file_mib']:,.0f} MiB of Parquet (zstd, row groups of 1 M rows). DuckDB settings: {settings}. "
              "One run each, in a fresh process; peak RSS is the process's `ru_maxrss`.", "",
@@ -174,7 +159,7 @@ def section(result: dict[str, Any], args: Any) -> str:
     before, after = result["load_before"], result["load_after"]
     argv = " ".join(a for a in [f"--rows {args.rows}", f"--ge-rows {args.ge_rows}" if args.ge_rows else "",
                                 "--no-ge" if args.no_ge else "", f"--memory-rows {args.memory_rows}",
-                                f"--memory-limit {args.memory_limit}" if args.memory_limit else "",
+                                f"--memory-limit '{args.memory_limit}'" if args.memory_limit is not None else "",
                                 f"--repeats {args.repeats}", "--profile" if args.profile else ""] if a)
     lines = ["<!-- quality -->", "## Data quality rules", "",
              f"Run {result.get('started', '')}–{datetime.now():%H:%M} by `bench/quality.py {argv}` on chengyun `{_commit()}`, "
@@ -190,7 +175,7 @@ def section(result: dict[str, Any], args: Any) -> str:
         lines += ["", f"### {s['rows']:,} rows: speed and agreement", "",
                   f"File: {s['file_mib']:,.0f} MiB of Parquet.", "", *speed_lines(s)]
     if s and result.get("profile"):
-        lines += ["", *profile_lines(result["profile"], s["rows"])]
+        lines += ["", *profile_lines(result["profile"])]
     for run in m or []:
         lines += ["", *memory_lines(run)]
     return "\n".join(lines) + "\n<!-- /quality -->\n"

@@ -205,6 +205,56 @@ rules:
     assert len(queries) == 1
 
 
+class _Flagged(rule_kinds.ValueKind):
+    """A third-party kind that adds a helper column in ``prepare`` and brings no sample query of its own."""
+
+    name, name_zh, dimension = "flag-odd", "奇数", "accuracy"
+
+    def prepare(self, target: rule_kinds.Target, rule: Rule) -> ibis.Table:
+        t = target.table
+        return t.mutate(**{f"{target.tag}_odd": t[rule.column] % 2 == 1})
+
+    def bad(self, col: Any, rule: Rule, target: rule_kinds.Target) -> Any:
+        return target.table[f"{target.tag}_odd"]
+
+
+def test_samples_read_the_dataset_not_the_reference_join(monkeypatch: pytest.MonkeyPatch) -> None:
+    queries: list[str] = []
+    original = ibis.expr.types.Table.to_pyarrow
+
+    def counting(self: Any, *a: Any, **kw: Any) -> Any:
+        queries.append(ibis.to_sql(self, dialect="duckdb"))
+        return original(self, *a, **kw)
+
+    monkeypatch.setattr(ibis.expr.types.Table, "to_pyarrow", counting)
+    monkeypatch.setitem(rule_kinds.rule_kinds(), "flag-odd", _Flagged())
+    rules = load_rules("""
+rules:
+  - {id: dept-known, kind: reference, column: dept, dataset: departments, dataset_column: dept_id}
+  - {id: priority-range, kind: range, column: priority, min: 1, max: 4}
+  - {id: n-odd, kind: flag-odd, column: n}
+""")
+    ctx = RunContext(resolve={"departments": ibis.memtable(DEPTS)}.__getitem__, now=D(2026, 11, 20))
+    report = run_rules(ibis.memtable(CASES), rules, context=ctx)
+    got = {r.id: r for r in report.rules}
+    # the counts over the joined table; the samples by hand: d9 (row 3) and d3 (row 7) are not departments
+    assert (got["dept-known"].checked, got["dept-known"].failed) == (7, 2)
+    assert {s["n"] for s in got["dept-known"].samples} == {3, 7}
+    assert set(got["dept-known"].samples[0]) == set(CASES.column_names)  # the dataset's columns, no helper
+    assert {s["n"] for s in got["priority-range"].samples} == {3, 5}
+    assert {s["n"] for s in got["n-odd"].samples} == {1, 3, 5, 7}
+    aggregate, *samples = queries
+    assert "JOIN" in aggregate
+    reference = next(q for q in samples if "ANTI JOIN" in q)
+    assert reference.count("JOIN") == 1  # its own anti-join, limited
+    union = next(q for q in samples if "UNION ALL" in q)
+    # the range rule's branch reads the dataset itself, the third-party kind's (no sample query of its own) the
+    # dataset with its own helper column only: not the reference rule's join
+    assert "JOIN" not in union
+    assert union.count("LIMIT 5") == 2 and '"n" % 2' in union
+    assert len(samples) == 2
+
+
 def test_run_context_defaults_and_unjudged_rules() -> None:
     t = ibis.memtable(CASES)
     report = run_rules(t, load_rules([{"id": "f", "kind": "freshness"}, {"id": "r", "kind": "row-count",

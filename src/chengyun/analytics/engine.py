@@ -84,10 +84,24 @@ class DuckDBEngine(Engine):
 
     name = "duckdb"
 
-    def __init__(self, lake: Path, threads: int | None = None) -> None:
+    def __init__(self, lake: Path, threads: int | None = None, *, memory_limit: str | None = None,
+                 spill: Path | None = None) -> None:
         super().__init__(lake)
         self.con = ibis.duckdb.connect(threads=threads or os.cpu_count() or 2)
         self.con.raw_sql("SET parquet_metadata_cache = true")  # several queries read the same files
+        # Without a limit every DuckDB database may take 80 % of RAM; with one it spills large hash tables (a
+        # distinct count over 100 M keys) to disk. Its default spill folder is ``.tmp`` in the working directory.
+        if memory_limit:
+            self.con.raw_sql(f"SET memory_limit = '{memory_limit}'")
+        if spill is not None:
+            spill.mkdir(parents=True, exist_ok=True)  # DuckDB makes the last folder only
+            self.con.raw_sql("SET temp_directory = '" + str(spill).replace("'", "''") + "'")
+
+    @classmethod
+    def from_settings(cls, settings: Settings, threads: int | None = None) -> DuckDBEngine:
+        """An engine with the workspace's memory limit and spill folder."""
+        return cls(settings.lake, threads, memory_limit=settings.duckdb_memory_limit or None,
+                   spill=settings.spill_path)
 
     def _read(self, table: str, files: list[str]) -> Any:
         # A temporary view named in every query that reads the table, typed with the declared schema: nothing
@@ -138,7 +152,7 @@ def connect(settings: Settings, engine: str | None = None) -> Engine:
     """The engine named by ``engine`` or the settings (duckdb | spark)."""
     which = engine or settings.engine
     if which == "duckdb":
-        return DuckDBEngine(settings.lake)
+        return DuckDBEngine.from_settings(settings)
     if which == "spark":
         return SparkEngine(settings.lake, settings.spark_master)
     raise EngineUnavailable(f"engine {which!r} is not known", fix="use --engine duckdb or --engine spark")

@@ -64,13 +64,20 @@ class Outcome:
 @dataclass
 class Target:
     """What a kind compiles against: the table (with any helper columns), the dataset's own columns, the run's
-    context and clock, and a prefix that keeps this rule's helper columns apart from every other's."""
+    context and clock, a prefix that keeps this rule's helper columns apart from every other's, and the dataset's
+    own table (``base``, without helper columns: sample queries read it, so that no join is built for them)."""
 
     table: ir.Table
     columns: tuple[str, ...]
     context: RunContext
     now: datetime
     tag: str
+    base: ir.Table | None = None
+
+    @property
+    def own(self) -> ir.Table:
+        """The dataset's own table (``table`` when no base was given)."""
+        return self.table if self.base is None else self.base
 
 
 def counted(values: dict[str, Any]) -> Outcome:
@@ -84,7 +91,7 @@ class Plan:
 
     aggregates: dict[str, ir.Scalar]
     judge: Callable[[dict[str, Any]], Outcome] = counted
-    failing: ir.BooleanValue | None = None  # rows to sample from the target table
+    failing: ir.BooleanValue | None = None  # rows to sample, over the table the plan was compiled against
     sample: Callable[[int], ir.Table] | None = None  # or a query of its own, limited to n rows
 
 
@@ -109,7 +116,9 @@ class RuleKind:
         return [("column", rule.column)] if rule.column and rule.column != "*" else []
 
     def prepare(self, target: Target, rule: Rule) -> ir.Table:
-        """The table with any helper columns this rule needs (by default the table unchanged)."""
+        """The table with any helper columns this rule needs (by default the table unchanged). A kind that adds
+        columns must give its plan a ``sample`` query: failing rows are otherwise sampled from the dataset's own
+        table, with the plan compiled again against it."""
         return target.table
 
     def plan(self, target: Target, rule: Rule) -> Plan:
@@ -359,27 +368,45 @@ class Reference(ValueKind):
         "dataset_column": Param((str,), help="the referenced column (default: the same name)"),
     }
 
-    def prepare(self, target: Target, rule: Rule) -> ir.Table:
-        """Join the distinct referenced keys (so no row is repeated) and keep a found-flag column."""
-        ctx, t = target.context, target.table
-        where = f"rule {rule.id!r}, field 'dataset'"
+    def _keys(self, target: Target, rule: Rule, column_type: Any) -> ir.Table:
+        """The distinct referenced keys (so no row is repeated by the join), as ``<tag>_key`` of the column's
+        type, with a found-flag ``<tag>_hit``."""
+        ctx = target.context
         if ctx.resolve is None:
-            raise InvalidInput(f"{where}: no resolver for other datasets",
+            raise InvalidInput(f"rule {rule.id!r}, field 'dataset': no resolver for other datasets",
                                fix="run with RunContext(resolve=...) that returns a dataset's table by name")
         other = ctx.resolve(rule.params["dataset"])
         name = rule.params.get("dataset_column", rule.column)
         if name not in other.columns:
             raise InvalidInput(f"rule {rule.id!r}, field 'dataset_column': {name!r} is not a column of "
                                f"{rule.params['dataset']!r}", fix=f"use one of: {', '.join(other.columns)}")
+        key = other[name] if other[name].type() == column_type else other[name].cast(column_type)
+        return other.select(**{f"{target.tag}_key": key}).distinct().mutate(**{f"{target.tag}_hit": True})
+
+    def prepare(self, target: Target, rule: Rule) -> ir.Table:
+        """Join the referenced keys and keep the found-flag column."""
+        t = target.table
         col = t[rule.column]
-        key = other[name] if other[name].type() == col.type() else other[name].cast(col.type())
-        keys = other.select(**{f"{target.tag}_key": key}).distinct().mutate(**{f"{target.tag}_hit": True})
+        keys = self._keys(target, rule, col.type())
         joined = t.left_join(keys, col == keys[f"{target.tag}_key"])
         return joined.select(*[t[c] for c in t.columns], keys[f"{target.tag}_hit"])
 
     def bad(self, col: ir.Column, rule: Rule, target: Target) -> ir.BooleanValue:
         """No referenced row has this value."""
         return target.table[f"{target.tag}_hit"].isnull()
+
+    def plan(self, target: Target, rule: Rule) -> Plan:
+        """Counted over the joined table; sampled by an anti-join of the dataset's own table, limited to n."""
+        plan = super().plan(target, rule)
+        own = target.own
+
+        def sample(n: int) -> ir.Table:
+            col = own[rule.column]
+            keys = self._keys(target, rule, col.type())
+            missing = own.filter(col.notnull()).anti_join(keys, col == keys[f"{target.tag}_key"])
+            return missing.select(*target.columns).limit(n)
+
+        return Plan(plan.aggregates, plan.judge, sample=sample)
 
 
 def _aware(value: Any) -> datetime | None:

@@ -256,7 +256,7 @@ def run_rules(table: ibis.Table, rules: list[Rule], *, context: RunContext | Non
     for i, (rule, kind) in enumerate(zip(rules, kinds, strict=True)):
         with _naming(i, rule):
             prepared = kind.prepare(Target(prepared, columns, ctx, now, f"__cy{i}"), rule)
-    targets = [Target(prepared, columns, ctx, now, f"__cy{i}") for i in range(len(rules))]
+    targets = [Target(prepared, columns, ctx, now, f"__cy{i}", base=table) for i in range(len(rules))]
     plans = []
     for i, (rule, kind) in enumerate(zip(rules, kinds, strict=True)):
         with _naming(i, rule):
@@ -274,25 +274,36 @@ def run_rules(table: ibis.Table, rules: list[Rule], *, context: RunContext | Non
             threshold=float(rule.params.get("threshold", 0)), message=outcome.message,
         ))
     if ctx.sample_size > 0:
-        _add_samples(results, plans, targets[0] if targets else None, ctx.sample_size)
+        failed = [i for i, r in enumerate(results) if r.failed]
+        _add_samples([results[i] for i in failed],
+                     [_sampling_plan(rules[i], kinds[i], Target(table, columns, ctx, now, f"__cy{i}")) for i in failed],
+                     ctx.sample_size)
     return build_report(results, int(row["__cy_rows"] or 0))
 
 
-def _add_samples(results: list[RuleResult], plans: list[Plan], target: Target | None, n: int) -> None:
+def _sampling_plan(rule: Rule, kind: RuleKind, own: Target) -> tuple[Plan, Target]:
+    """A failed rule compiled again for its samples, against the dataset's own table with only this rule's
+    helper columns: over the table the counts read, every branch of the sample query would read every rule's
+    joins, which an engine may build whole before any limit. Returns the plan and what its filter reads."""
+    target = Target(kind.prepare(own, rule), own.columns, own.context, own.now, own.tag, base=own.table)
+    return kind.plan(target, rule), target
+
+
+def _add_samples(failed: list[RuleResult], plans: list[tuple[Plan, Target]], n: int) -> None:
     """Up to ``n`` failing rows of each failed rule, in one query for all row filters (a round trip costs a
-    second on Spark), and a query each for kinds with their own sample (duplicated keys for ``unique``)."""
-    failed = [(r, p) for r, p in zip(results, plans, strict=True) if r.failed]
+    second on Spark), and a query each for kinds with their own sample (duplicated keys for ``unique``, missing
+    references for ``reference``)."""
     parts = []
-    for i, (_, plan) in enumerate(failed):
+    for i, (result, (plan, target)) in enumerate(zip(failed, plans, strict=True)):
         if plan.sample is not None:
-            failed[i][0].samples = list(plan.sample(n).to_pyarrow().to_pylist())
-        elif plan.failing is not None and target is not None:
+            result.samples = list(plan.sample(n).to_pyarrow().to_pylist())
+        elif plan.failing is not None:
             t = target.table
             parts.append(t.filter(plan.failing).select(*target.columns, __cy_rule=ibis.literal(i)).limit(n))
     if not parts:
         return
     for sample in ibis.union(*parts, distinct=False).to_pyarrow().to_pylist():
-        failed[sample.pop("__cy_rule")][0].samples.append(sample)
+        failed[sample.pop("__cy_rule")].samples.append(sample)
 
 
 NUMBER_REGEX = {

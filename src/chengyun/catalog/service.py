@@ -120,7 +120,7 @@ def _profile(settings: Settings, path: Path) -> dict[str, Any]:
     from chengyun.analytics.engine import DuckDBEngine
     from chengyun.catalog.profile import profile
 
-    eng = DuckDBEngine(settings.lake, threads=2)
+    eng = DuckDBEngine.from_settings(settings, threads=2)
     try:
         return profile(eng.con.read_parquet(str(path)))
     finally:

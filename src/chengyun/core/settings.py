@@ -22,6 +22,12 @@ class Settings(BaseSettings):
     lake_path: Path | None = Field(None, description="root of the Parquet lake; default <workspace>/lake")
     engine: Literal["duckdb", "spark"] = Field("duckdb", description="analytics engine for measures")
     spark_master: str = Field("local[2]", description="Spark master URL when engine is spark")
+    duckdb_memory_limit: str = Field(
+        "2.5GB", pattern=r"^(|[0-9]+(\.[0-9]+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB))$",
+        description="memory one DuckDB query may hold before it spills to <workspace>/tmp/duckdb (e.g. 2.5GB); "
+        "the process peaks about 0.8 GB above it; empty: DuckDB's own default, 80 % of the machine's RAM for every "
+        "engine opened",
+    )
     timezone: str = Field("Asia/Shanghai", description="display time zone; storage is always UTC")
     secret_key: str | None = Field(
         None,
@@ -83,6 +89,11 @@ class Settings(BaseSettings):
                 with os.fdopen(fd, "w") as f:
                     f.write(secrets.token_urlsafe(48))
         return path.read_text().strip()
+
+    @property
+    def spill_path(self) -> Path:
+        """Where DuckDB writes what does not fit in ``duckdb_memory_limit`` (made when an engine opens)."""
+        return self.workspace / "tmp" / "duckdb"
 
     @property
     def db_url(self) -> str:
