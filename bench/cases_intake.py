@@ -36,7 +36,7 @@ from pydantic import BaseModel
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))  # `bench.common` when run as a script
-from bench.common import free_port, hardware, listening, pg_schema  # noqa: E402
+from bench.common import free_port, hardware, listening, pg_schema, write_section  # noqa: E402
 
 RESULTS = BENCH / "RESULTS.md"
 MARK = "case-intake"
@@ -451,14 +451,8 @@ def render(args: argparse.Namespace, runs: dict[str, dict[str, dict[str, Any]]],
 
 
 def write_results(section: str) -> None:
-    """Put the section into RESULTS.md (re-read now): replace this benchmark's earlier one, else append it."""
-    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else ""
-    start, end = text.find(f"<!-- {MARK} -->"), text.find(f"<!-- /{MARK} -->")
-    if start >= 0 and end > start:
-        text = text[:start] + section + text[end + len(f"<!-- /{MARK} -->") + 1:]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    RESULTS.write_text(text, encoding="utf-8")
+    """Put the section into RESULTS.md: replace this benchmark's earlier one, else append it."""
+    write_section(RESULTS, MARK, section)
 
 
 def run_database(db: str, url: str, root: Path, args: argparse.Namespace) -> tuple[dict[str, Any], Any]:

@@ -1,5 +1,5 @@
-"""What several benchmarks share: a throw-away PostgreSQL schema, a description of the machine, and a server
-process started for a run."""
+"""What several benchmarks share: a throw-away PostgreSQL schema, a description of the machine, a server
+process started for a run, and their section of RESULTS.md."""
 
 from __future__ import annotations
 
@@ -81,3 +81,15 @@ def listening(cmd: list[str], *, port: int, env: dict[str, str], log: Path, name
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def write_section(results: Path, mark: str, section: str) -> None:
+    """Put a section (which carries its own ``<!-- mark -->`` markers) into ``results``, re-read now: replace the
+    earlier section between the same markers, else append it."""
+    text = results.read_text(encoding="utf-8") if results.exists() else ""
+    start, end = text.find(f"<!-- {mark} -->"), text.find(f"<!-- /{mark} -->")
+    if start >= 0 and end > start:
+        text = text[:start] + section + text[end + len(f"<!-- /{mark} -->") + 1:]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    results.write_text(text, encoding="utf-8")

@@ -46,8 +46,8 @@ from fastapi import Request, Response  # at module level: the baseline's route a
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))  # `bench.common` when run as a script
 
-from bench.common import free_port, hardware, listening  # noqa: E402
-from bench.ingest_mqtt import QUIET_LOAD, write_section  # noqa: E402
+from bench.common import free_port, hardware, listening, write_section  # noqa: E402
+from bench.ingest_mqtt import QUIET_LOAD, RESULTS  # noqa: E402
 
 MARK = "ingest-http"
 CITY = "bench-city"
@@ -333,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
     section = render(args, runs, (before, os.getloadavg()[0]))
     print(section)
     if not args.no_write and before < QUIET_LOAD:
-        write_section(MARK, section)
+        write_section(RESULTS, MARK, section)
     elif not args.no_write:
         print(f"not written to RESULTS.md: the load average was {before:.2f} before the run (needs < {QUIET_LOAD})")
     return 0 if all(r["exact"] for kind in runs.values() for r in kind.values()) else 1

@@ -49,7 +49,7 @@ import psutil
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))  # `bench.common` when run as a script
 
-from bench.common import free_port, hardware  # noqa: E402
+from bench.common import free_port, hardware, write_section  # noqa: E402
 from chengyun.ingest import mqtt_wire as wire  # noqa: E402
 from chengyun.lake.reader import read  # noqa: E402
 
@@ -293,17 +293,6 @@ def render(args: argparse.Namespace, base: dict[str, Any], ing: dict[str, Any], 
         "", verdict, f"<!-- /{MARK} -->", ""])
 
 
-def write_section(mark: str, section: str) -> None:
-    """Put a section into RESULTS.md (re-read now) between its markers, replacing an earlier one, else append."""
-    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else ""
-    start, end = text.find(f"<!-- {mark} -->"), text.find(f"<!-- /{mark} -->")
-    if start >= 0 and end > start:
-        text = text[:start] + section + text[end + len(f"<!-- /{mark} -->") + 1:]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    RESULTS.write_text(text, encoding="utf-8")
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the baseline and the ingest against the same broker; print the section, and write it when quiet."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -339,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
     elif before >= QUIET_LOAD:
         print(f"not written to RESULTS.md: the load average was {before:.2f} before the run (needs < {QUIET_LOAD})")
     else:
-        write_section(MARK, section)
+        write_section(RESULTS, MARK, section)
     return 0 if ing["exact"] and not ing["rc"] else 1
 
 

@@ -317,6 +317,7 @@ def main() -> None:
         child(args.child, args.job)
         return
     from bench import quality_report
+    from bench.common import write_section
 
     load_before = os.getloadavg()
     ge = None if args.no_ge else ensure_ge_venv(args.ge_venv)
@@ -343,7 +344,7 @@ def main() -> None:
             print(f"not written to {RESULTS}: the 1-minute load average was {load_before[0]:.2f} before the run "
                   f"(limit {LOAD_LIMIT}); run again on a quiet machine, or pass --write-anyway")
     else:
-        quality_report.write(RESULTS, MARK, section)
+        write_section(RESULTS, MARK, section)
         print(f"written to {RESULTS}")
     for p in problems:
         print("MISMATCH", p)

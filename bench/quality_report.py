@@ -179,14 +179,3 @@ def section(result: dict[str, Any], args: Any) -> str:
     for run in m or []:
         lines += ["", *memory_lines(run)]
     return "\n".join(lines) + "\n<!-- /quality -->\n"
-
-
-def write(results: Path, mark: str, text: str) -> None:
-    """Put the section into RESULTS.md (re-read now): replace this benchmark's earlier one, else append it."""
-    old = results.read_text(encoding="utf-8") if results.exists() else ""
-    start, end = old.find(f"<!-- {mark} -->"), old.find(f"<!-- /{mark} -->")
-    if start >= 0 and end > start:
-        old = old[:start] + text + old[end + len(f"<!-- /{mark} -->") + 1:]
-    else:
-        old = old.rstrip("\n") + "\n\n" + text
-    results.write_text(old, encoding="utf-8")

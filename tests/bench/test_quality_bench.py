@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from bench.common import write_section
 
 from bench import quality, quality_data, quality_ge, quality_report, quality_sql
 from chengyun.catalog.validators import check_credit_code, check_mobile, check_resident_id, credit_check_char
@@ -111,7 +112,7 @@ def test_results_section_with_profile_is_replaced_not_repeated(files: tuple[Path
     results = tmp_path / "RESULTS.md"
     results.write_text("# results\n\n<!-- case-import -->\nimport\n<!-- /case-import -->\n", encoding="utf-8")
     for _ in range(2):
-        quality_report.write(results, quality.MARK, quality_report.section(result, args))
+        write_section(results, quality.MARK, quality_report.section(result, args))
     text = results.read_text(encoding="utf-8")
     assert text.count("<!-- quality -->") == 1 and text.count("## Data quality rules") == 1
     assert "<!-- case-import -->\nimport\n<!-- /case-import -->" in text

@@ -1,10 +1,13 @@
 """What the MQTT tests share: the test broker (CHENGYUN_TEST_MQTT_URL), fresh client ids whose sessions are
-removed afterwards, and a QoS 1 publisher that waits for every PUBACK."""
+removed afterwards, a QoS 1 publisher that waits for every PUBACK, a reader of a publisher process's ack lines, and the
+lake's values of a tenant."""
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,6 +20,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from chengyun.ingest.mqtt import parse_url
+from chengyun.lake.reader import read
 from tests.conftest import need, port_open
 
 
@@ -88,3 +92,36 @@ def wait_subscribed(url: str, ws: Path, logs: list[str], timeout: float = 60) ->
         assert time.monotonic() < deadline, f"members {logs} did not all subscribe within {timeout} s"
         publish(url, [("chengyun/probe/p/telemetry", json.dumps({"values": {"v": 1}}).encode())])
         time.sleep(0.2)
+
+
+def collect_acks(pub: subprocess.Popen[str]) -> tuple[set[int], list[int], threading.Thread]:
+    """Read the publisher's ``progress``/``ack`` lines in the background."""
+    acked: set[int] = set()
+    progress = [0]
+
+    def read_lines() -> None:
+        assert pub.stdout is not None
+        for line in pub.stdout:
+            word, n = line.split()[0], line.split()[-1]
+            if word == "ack":
+                acked.add(int(n))
+            elif word == "progress":
+                progress[0] = int(n)
+
+    reader = threading.Thread(target=read_lines, daemon=True)
+    reader.start()
+    return acked, progress, reader
+
+
+def lake_values(ws: Path, tenant: str) -> list[float]:
+    """The telemetry values of a tenant in the workspace's lake."""
+    return read(ws / "lake", "telemetry", [tenant]).column("value").to_pylist()
+
+
+def settle_lake(ws: Path, tenant: str, expected: int, timeout: float = 30) -> None:
+    """Wait until the lake holds ``expected`` values of the tenant, then a second more, in which a late duplicate
+    would show up."""
+    deadline = time.monotonic() + timeout
+    while len(lake_values(ws, tenant)) < expected and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1)

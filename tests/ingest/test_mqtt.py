@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -20,7 +19,7 @@ from chengyun.ingest.mqtt import MqttIngest, parse_topic, parse_url
 from chengyun.ingest.pipeline import Ingestor
 from chengyun.ingest.quarantine import list_quarantine
 from chengyun.lake.reader import read
-from tests.ingest.mqtt_support import publish, wait_subscribed
+from tests.ingest.mqtt_support import collect_acks, lake_values, publish, settle_lake, wait_subscribed
 
 PUBLISHER = Path(__file__).with_name("mqtt_publisher.py")
 T0 = 1_700_000_000
@@ -66,10 +65,6 @@ def _ingest(url: str, ws: Path, cid: str) -> subprocess.Popen[bytes]:
                             env={**os.environ, "CHENGYUN_DATABASE_URL": ""})
 
 
-def _lake_values(ws: Path, tenant: str) -> list[float]:
-    return read(ws / "lake", "telemetry", [tenant]).column("value").to_pylist()
-
-
 def test_kill_9_under_load_loses_nothing_acknowledged(tmp_path: Path, mqtt_url: str, client_id: str) -> None:
     # The pace keeps what the broker queues while the ingest is down (about 2 s) under Mosquitto's default
     # max_queued_messages (1000), beyond which the broker itself drops messages it already acknowledged.
@@ -78,20 +73,7 @@ def test_kill_9_under_load_loses_nothing_acknowledged(tmp_path: Path, mqtt_url: 
     wait_subscribed(mqtt_url, ws, ["telemetry"])  # a message published before that would reach no one
     pub = subprocess.Popen([sys.executable, str(PUBLISHER), mqtt_url, tenant, str(count), "300"],
                            stdout=subprocess.PIPE, text=True)
-    acked: set[int] = set()
-    progress = [0]
-
-    def collect() -> None:
-        assert pub.stdout is not None
-        for line in pub.stdout:
-            word, n = line.split()[0], line.split()[-1]
-            if word == "ack":
-                acked.add(int(n))
-            elif word == "progress":
-                progress[0] = int(n)
-
-    reader = threading.Thread(target=collect)
-    reader.start()
+    acked, progress, reader = collect_acks(pub)
     while progress[0] < count // 3:
         assert pub.poll() is None, "the publisher ended early"
         time.sleep(0.01)
@@ -102,16 +84,13 @@ def test_kill_9_under_load_loses_nothing_acknowledged(tmp_path: Path, mqtt_url: 
     try:
         reader.join(60)
         assert pub.wait(10) == 0
-        deadline = time.monotonic() + 30
-        while len(_lake_values(ws, tenant)) < len(acked) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        time.sleep(1)  # a late duplicate would have time to show up
+        settle_lake(ws, tenant, len(acked))
     finally:
         ingest.send_signal(signal.SIGTERM)
         _out, err = ingest.communicate(timeout=30)
     assert ingest.returncode == 0, err.decode()[-2000:]
     assert killed_at < len(acked) == count  # killed midway, and every message was acknowledged in the end
-    values = _lake_values(ws, tenant)
+    values = lake_values(ws, tenant)
     assert len(values) == len(set(values)) == len(acked)  # exactly once
     assert {int(v) for v in values} == acked
 

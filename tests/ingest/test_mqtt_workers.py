@@ -34,7 +34,15 @@ from chengyun.ingest.workers import (
     stale_members,
 )
 from chengyun.lake.reader import read
-from tests.ingest.mqtt_support import end_session, publish, session_present, wait_subscribed
+from tests.ingest.mqtt_support import (
+    collect_acks,
+    end_session,
+    lake_values,
+    publish,
+    session_present,
+    settle_lake,
+    wait_subscribed,
+)
 
 PUBLISHER = Path(__file__).with_name("mqtt_publisher.py")
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,10 +93,6 @@ def _member_pid(sup: subprocess.Popen[bytes], index: int) -> int | None:
     return None
 
 
-def _lake_values(ws: Path, tenant: str) -> list[float]:
-    return read(ws / "lake", "telemetry", [tenant]).column("value").to_pylist()
-
-
 def test_two_workers_store_every_message_once_through_a_kill_9(tmp_path: Path, mqtt_url: str,
                                                                 client_id: str) -> None:
     # 300 messages/s: member 1's share while it is down (about 3 s) stays under Mosquitto's default
@@ -99,7 +103,7 @@ def test_two_workers_store_every_message_once_through_a_kill_9(tmp_path: Path, m
         wait_subscribed(mqtt_url, ws, ["telemetry", "telemetry-1"])
         pub = subprocess.Popen([sys.executable, str(PUBLISHER), mqtt_url, tenant, str(count), "300"],
                                stdout=subprocess.PIPE, text=True)
-        acked, progress, reader = _collect(pub)
+        acked, progress, reader = collect_acks(pub)
         while progress[0] < count // 3:
             assert pub.poll() is None, "the publisher ended early"
             time.sleep(0.01)
@@ -113,40 +117,18 @@ def test_two_workers_store_every_message_once_through_a_kill_9(tmp_path: Path, m
             time.sleep(0.1)
         assert pub.wait(60) == 0
         reader.join(10)
-        deadline = time.monotonic() + 30
-        while len(_lake_values(ws, tenant)) < len(acked) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        time.sleep(1)  # a late duplicate would have time to show up
+        settle_lake(ws, tenant, len(acked))
     finally:
         sup.send_signal(signal.SIGTERM)
         _out, err = sup.communicate(timeout=60)
         end_session(mqtt_url, f"{client_id}-1")
     assert sup.returncode == 0, err.decode()[-2000:]
     assert killed_at < len(acked) == count  # killed midway, and every message was acknowledged in the end
-    values = _lake_values(ws, tenant)
+    values = lake_values(ws, tenant)
     assert len(values) == len(set(values)) == count  # exactly once
     assert {int(v) for v in values} == acked
     names = {p.name.split("-seq-")[0] for p in (ws / "lake").rglob("part-*.parquet")}
     assert names == {"part", "part-telemetry-1"}  # both members stored their share, each under its own name
-
-
-def _collect(pub: subprocess.Popen[str]) -> tuple[set[int], list[int], threading.Thread]:
-    """Read the publisher's ``progress``/``ack`` lines in the background."""
-    acked: set[int] = set()
-    progress = [0]
-
-    def read_lines() -> None:
-        assert pub.stdout is not None
-        for line in pub.stdout:
-            word, n = line.split()[0], line.split()[-1]
-            if word == "ack":
-                acked.add(int(n))
-            elif word == "progress":
-                progress[0] = int(n)
-
-    reader = threading.Thread(target=read_lines, daemon=True)
-    reader.start()
-    return acked, progress, reader
 
 
 def _start(settings: Settings, member: Member, opts: Options) -> tuple[threading.Event, threading.Thread, list[Status]]:
@@ -185,14 +167,14 @@ def test_fewer_workers_retire_the_members_left_over(tmp_path: Path, mqtt_url: st
         stop, t, ticks = _start(settings, Member(0, 1, group), opts)
         publish(mqtt_url, _reports(tenant, 200, 100))  # all to member 0 now
         deadline = time.monotonic() + 20
-        while len(_lake_values(tmp_path, tenant)) < 300 and time.monotonic() < deadline:
+        while len(lake_values(tmp_path, tenant)) < 300 and time.monotonic() < deadline:
             time.sleep(0.1)
         stop.set()
         t.join(30)
     finally:
         end_session(mqtt_url, group)
         end_session(mqtt_url, f"{group}-1")
-    values = _lake_values(tmp_path, tenant)
+    values = lake_values(tmp_path, tenant)
     assert sorted(values) == [float(i) for i in range(300)]  # each once, whichever member took it
     assert ticks[-1].messages == 300 - retired_share
     with Wal(tmp_path / "wal" / "telemetry-1") as wal:
