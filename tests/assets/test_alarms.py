@@ -37,9 +37,9 @@ def at(seconds: float) -> datetime:
 
 
 def readings(*rows: tuple[str, str, float, float | None]) -> pa.Table:
-    """A lake batch from (asset, metric, seconds after T0, value)."""
+    """A lake batch from (asset, metric, seconds after T0, value), each under its district."""
     return pa.table({
-        "tenant": pa.array([EAST] * len(rows), pa.string()),
+        "tenant": pa.array([WEST if r[0] == "AQ-W" else EAST for r in rows], pa.string()),
         "asset_id": pa.array([r[0] for r in rows], pa.string()),
         "metric": pa.array([r[1] for r in rows], pa.string()),
         "ts": pa.array([at(r[2]) for r in rows], pa.timestamp("us")),

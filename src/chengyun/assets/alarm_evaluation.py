@@ -25,6 +25,7 @@ from chengyun.assets.alarm_lifecycle import ACTOR, OPEN, AlarmChanges, close_ala
 from chengyun.assets.alarm_rules import RuleBook, ensure_default_rules
 from chengyun.assets.models import Alarm, AlarmRule, AlarmState, Asset
 from chengyun.core.scoping import unscoped
+from chengyun.tenancy.service import unit_chains
 
 if TYPE_CHECKING:
     from chengyun.cases.service import CaseDesk
@@ -205,7 +206,12 @@ def evaluate_batch(session: Session, batch: pa.Table, now: datetime, *, desk: Ca
     ensure_default_rules(session)
     with unscoped(session):
         assets = _assets(session, pc.unique(batch["asset_id"]).to_pylist())
-        known = batch.filter(pc.is_in(batch["asset_id"], value_set=pa.array(list(assets), pa.string())))
+        # a reading counts only under its asset's unit or one above it: never another district's device
+        chains = unit_chains(session=session)
+        pairs = pa.array([f"{t}\x1f{a[0]}" for a in assets.values() for t in chains.get(a[1], (a[1],))],
+                         pa.string())
+        keys = pc.binary_join_element_wise(batch["tenant"], batch["asset_id"], "\x1f")
+        known = batch.filter(pc.is_in(keys, value_set=pairs))
         out.unknown = batch.num_rows - known.num_rows
         if not known.num_rows:
             return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import date
 from pathlib import Path
 from typing import Literal
 
@@ -55,6 +56,14 @@ class Settings(BaseSettings):
     ingest_flush_seconds: float = Field(
         2.0, gt=0, description="how long accepted telemetry may wait in the write-ahead log before it is moved "
         "into the lake (it is durable either way)"
+    )
+
+    ingest_max_future_seconds: float = Field(
+        300, ge=0, description="how far after its arrival a reading may be dated (device clocks run ahead); later "
+        "readings are put aside in the quarantine"
+    )
+    ingest_earliest: date = Field(
+        date(2000, 1, 1), description="readings dated before this day are put aside in the quarantine"
     )
 
     @model_validator(mode="after")

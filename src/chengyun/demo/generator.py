@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
@@ -202,7 +203,9 @@ class World:
         self.unit_centres = _unit_centres(t, self.rng(5))
         self.category_departments = pa.array([self.departments[c.department] for c in N.CATEGORIES])
         self.start = local_midnight(self.periods[0].start)
-        self.end = local_midnight(self.today) + DAY  # through the end of ``today``, local time
+        # through the end of ``today``, local time, but never past the present: a device cannot have reported
+        # yet what it will measure tonight
+        self.end = min(local_midnight(self.today) + DAY, int(time.time()))
         self.first_end = local_midnight(self.periods[0].end)
         latest = local_midnight(self.periods[-1].start)
         self.centres = ((self.start + self.first_end) / 2, (latest + self.end) / 2)

@@ -45,11 +45,12 @@ class IngestHub:
         with self._lock:
             if self._ingestor is None:
                 from chengyun.ingest.cli import quarantine_dir
+                from chengyun.ingest.guard import guard_for
 
                 self._ingestor = Ingestor(self.settings.lake, server_wal_dir(self.settings),
                                           quarantine_dir(self.settings), stream=STREAM,
                                           flush_seconds=self.settings.ingest_flush_seconds,
-                                          listeners=self.listeners).start()
+                                          listeners=self.listeners, guard=guard_for(self.settings)).start()
             return self._ingestor
 
     def start_mqtt(self) -> None:

@@ -31,7 +31,7 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,6 +42,7 @@ import pyarrow as pa
 
 from chengyun.core.errors import Conflict
 from chengyun.ingest.decoders import DECODERS, Message, decode_telemetry
+from chengyun.ingest.guard import Guard
 from chengyun.ingest.quarantine import Quarantine
 from chengyun.ingest.telemetry import Decoded, Sample
 from chengyun.ingest.wal import Wal, batch_name
@@ -130,10 +131,12 @@ class Ingestor:
     def __init__(self, lake: Path, wal_dir: Path, quarantine_dir: Path, *, flush_records: int = 50_000,
                  flush_seconds: float = 2.0, dedupe_records: int = 100_000,
                  segment_bytes: int = _SEGMENT_BYTES, stream: str | None = None,
-                 listeners: Sequence[Listener] = ()) -> None:
+                 listeners: Sequence[Listener] = (), guard: Guard | None = None) -> None:
         """``stream`` names this WAL's lake files (``part-<stream>-seq-…``) when several ingest processes, each with
-        its own WAL, write the same lake; ``listeners`` are called with each batch once it is in the lake."""
+        its own WAL, write the same lake; ``listeners`` are called with each batch once it is in the lake;
+        ``guard`` bounds times and metric names and checks assets' units (default: bounds only)."""
         self.lake, self.wal_dir, self.stream = Path(lake), Path(wal_dir), stream
+        self.guard = guard or Guard()
         self.listeners: list[Listener] = list(listeners)
         self.flush_records, self.flush_seconds, self.dedupe_records = flush_records, flush_seconds, dedupe_records
         self.quarantine = Quarantine(quarantine_dir)
@@ -157,15 +160,20 @@ class Ingestor:
     # -- accepting -------------------------------------------------------------------------------------------
 
     def accept(self, source: str, raw: bytes, tenant: str | None, asset_id: str | None,
-               received_at: datetime | None = None, *, topic: str | None = None) -> Accepted:
+               received_at: datetime | None = None, *, topic: str | None = None,
+               owners: Mapping[str, str] | None = None) -> Accepted:
         """Decode one message and return once its readings are in the WAL or it is quarantined (both durable);
         ``tenant`` and ``asset_id`` None read the body as JSON lines naming their own."""
         msg = Message(source, raw, tenant, asset_id, received_at or datetime.now(UTC), topic)
-        return self.accept_many([msg])[0]
+        return self.accept_many([msg], owners)[0]
 
-    def accept_many(self, messages: Sequence[Message]) -> list[Accepted]:
-        """``accept`` for several messages sharing one WAL sync (and one quarantine sync)."""
+    def accept_many(self, messages: Sequence[Message], owners: Mapping[str, str] | None = None) -> list[Accepted]:
+        """``accept`` for several messages sharing one WAL sync (and one quarantine sync); ``owners`` (asset →
+        unit, just read from the registry) overrides the guard's cached map."""
         decoded = [self._decode(m) for m in messages]
+        for m, d in zip(messages, decoded, strict=True):
+            if d.valid:
+                self.guard.check(d, m.received_at, owners)
         results = [Accepted(skipped=d.skipped) for d in decoded]
         bad = [(m, d.reason()) for m, d in zip(messages, decoded, strict=True) if not d.valid]
         if bad:
@@ -179,8 +187,13 @@ class Ingestor:
     def accept_decoded(self, decoded: Sequence[Decoded]) -> list[Accepted]:
         """``accept_many`` for readings a program already has as samples (a bulk load, the demo city): the same
         de-duplication, log and lake, without bytes to parse or to quarantine."""
-        if any(not d.valid for d in decoded):
-            raise ValueError("accept_decoded takes readings without problems; send raw messages to accept_many")
+        now = datetime.now(UTC)
+        for d in decoded:
+            if d.valid:
+                self.guard.check(d, now)
+        if bad := next((d for d in decoded if not d.valid), None):
+            raise ValueError(f"accept_decoded takes readings without problems ({bad.reason()}); "
+                             "send raw messages to accept_many")
         results = [Accepted(skipped=d.skipped) for d in decoded]
         self._commit(decoded, results, quarantined=0)
         return results

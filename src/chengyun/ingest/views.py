@@ -28,10 +28,11 @@ from chengyun.api.deps import finish, principal_of, scoped
 from chengyun.assets.models import Asset
 from chengyun.assets.schemas import AssetCreate
 from chengyun.assets.service import add_asset
-from chengyun.core.errors import InvalidInput
+from chengyun.core.errors import Forbidden, InvalidInput
 from chengyun.core.scoping import unscoped
 from chengyun.ingest import ngsi
 from chengyun.ingest.decoders import Message
+from chengyun.ingest.guard import owners_of
 from chengyun.ingest.hub import IngestHub
 from chengyun.ingest.pipeline import Accepted
 from chengyun.ingest.telemetry import decode_lines
@@ -92,10 +93,12 @@ def _take_telemetry(hub: IngestHub, session: Session, raw: bytes, tenant: str | 
         raise InvalidInput("tenant/asset_id: give both (one report) or neither (JSON lines naming their own)",
                            fix="POST /api/v1/telemetry?tenant=UNIT&asset_id=ID with one report, or JSON lines")
     principal, now = principal_of(session), datetime.now(UTC)
-    tenants = {tenant} if tenant else {r.tenant for r in decode_lines(raw, now).readings}
-    for t in sorted(tenants):
+    named = {(tenant, asset_id)} if tenant and asset_id else {(r.tenant, r.asset_id)
+                                                             for r in decode_lines(raw, now).readings}
+    for t in sorted({t for t, _ in named}):
         principal.require("telemetry.write", t)
-    done = hub.ingestor().accept("http", raw, tenant, asset_id, now)
+    owners = _owners_in_reach(session, {a for _, a in named})
+    done = hub.ingestor().accept("http", raw, tenant, asset_id, now, owners=owners)
     _no_generic_audit(session)
     finish(session)
     if done.quarantined:
@@ -103,6 +106,19 @@ def _take_telemetry(hub: IngestHub, session: Session, raw: bytes, tenant: str | 
                            fix="fix the payload and send it again; this one is kept in the quarantine "
                            "(`chengyun ingest quarantine`)")
     return TelemetryResult(readings=done.stored, duplicates=done.duplicates, skipped=done.skipped)
+
+
+def _owners_in_reach(session: Session, asset_ids: set[str]) -> dict[str, tuple[str, ...]]:
+    """The registered unit of each named asset; Forbidden, naming the asset, when one is outside the caller's
+    reach (the readings would change its status and raise its alarms)."""
+    owners = owners_of(session, asset_ids)
+    principal = principal_of(session)
+    for asset, chain in sorted(owners.items()):
+        if not principal.can("telemetry.write", chain[0]):
+            raise Forbidden(f"asset {asset} is registered under a unit outside your reach: no readings of it are "
+                            "accepted from you", fix="send readings only for the assets of your own units "
+                            "(GET /api/v1/assets lists them)")
+    return owners
 
 
 # ---- NGSI-LD and NGSI v2 -------------------------------------------------------------------------------------
@@ -148,6 +164,7 @@ def _take_ngsi(hub: IngestHub, session: Session, raw: bytes, tenant: str) -> Res
     principal, now = principal_of(session), datetime.now(UTC)
     principal.require("telemetry.write", tenant)
     whole = ngsi.decode_bytes(raw, now, assume_tz=UTC)
+    owners = _owners_in_reach(session, {i.id for i in whole.entities if i.id})
     if not whole.entities and whole.problems:  # not JSON, or no entity at all: keep the bytes, say why
         hub.ingestor().accept("ngsi-ld", raw, tenant, None, now)
         _no_generic_audit(session)
@@ -155,9 +172,11 @@ def _take_ngsi(hub: IngestHub, session: Session, raw: bytes, tenant: str) -> Res
         raise InvalidInput(f"NGSI-LD payload put aside: {whole.problems[0].reason}", fix=whole.problems[0].fix)
     entities = _entities(json.loads(raw))
     messages = [Message("ngsi-ld", json.dumps(e, ensure_ascii=False).encode(), tenant, None, now) for e in entities]
-    results = hub.ingestor().accept_many(messages)
+    results = hub.ingestor().accept_many(messages, owners)
     stored = {i for i, r in enumerate(results) if not r.quarantined}
     created = _register(session, tenant, [info for info in whole.entities if info.index in stored])
+    if created and hub.ingestor().guard.owners is not None:
+        hub.ingestor().guard.owners.forget()  # the new assets' unit holds for MQTT readings at once
     if not created:
         _no_generic_audit(session)
     finish(session)

@@ -137,10 +137,11 @@ def open_member(settings: Settings, member: Member, opts: Options) -> Ingestor:
     """The member's ingestor (not started); each batch in the lake goes past the alarm rules."""
     from chengyun.assets.alarms import alarm_listener
     from chengyun.ingest.cli import quarantine_dir
+    from chengyun.ingest.guard import guard_for
 
     return Ingestor(settings.lake, settings.workspace / "wal" / member.wal_name, quarantine_dir(settings),
                     stream=member.stream, flush_records=opts.flush_records, flush_seconds=opts.flush_seconds,
-                    listeners=[alarm_listener(settings)])
+                    listeners=[alarm_listener(settings)], guard=guard_for(settings))
 
 
 def status_of(ingestor: Ingestor, sub: MqttIngest) -> Status:

@@ -113,3 +113,20 @@ def list_departments(*, session: Session, tenant_ids: list[str] | None = None) -
     if tenant_ids is not None:
         stmt = stmt.where(Department.tenant_id.in_(tenant_ids))
     return list(session.scalars(stmt))
+
+
+def unit_chains(*, session: Session) -> dict[str, tuple[str, ...]]:
+    """Each unit with the units above it, nearest first: ``grid → (grid, street, district, city)`` (all units,
+    whoever may see them: a chain is structure, not data)."""
+    from chengyun.core.scoping import unscoped
+
+    with unscoped(session):
+        parent = dict(session.execute(select(AdminUnit.id, AdminUnit.parent_id)).tuples().all())
+    chains: dict[str, tuple[str, ...]] = {}
+    for unit in parent:
+        chain, at = [unit], parent.get(unit)
+        while at is not None and at not in chain:  # a cycle cannot be stored, but a walk must end anyway
+            chain.append(at)
+            at = parent.get(at)
+        chains[unit] = tuple(chain)
+    return chains

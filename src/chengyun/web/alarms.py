@@ -10,7 +10,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -24,6 +23,7 @@ from chengyun.assets.alarm_schemas import ALARM_STATUSES, SEVERITIES
 from chengyun.assets.alarm_views import AlarmId
 from chengyun.assets.models import Alarm, Asset
 from chengyun.cases.views import case_desk_for
+from chengyun.core.display import local_time
 from chengyun.core.errors import ChengyunError, NotFound
 from chengyun.tenancy.models import AdminUnit
 from chengyun.tenancy.service import subtree
@@ -38,9 +38,7 @@ SECTION = "infrastructure"  # the console's 基础设施 section holds the alarm
 
 
 def _local(ts: datetime | None, tz: str) -> str:
-    if ts is None:
-        return "—"
-    return ts.replace(tzinfo=ZoneInfo("UTC")).astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
+    return local_time(ts, tz)
 
 
 def _row(alarm: Alarm, names: dict[str, str], me: Principal, lang: str, tz: str) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from chengyun.assets.schemas import AvailabilityRow, TelemetryRead
 from chengyun.assets.telemetry import Window, asset_telemetry, quarantined
 from chengyun.assets.views import AssetId, asset_names
 from chengyun.core.db import utcnow
+from chengyun.core.display import local_time, utc_offset_seconds
 from chengyun.core.errors import ChengyunError, InvalidInput
 from chengyun.core.periods import parse_period, quarter_of
 from chengyun.core.scoping import unscoped
@@ -79,9 +80,7 @@ def interval_text(seconds: int | None, lang: str) -> str:
 
 def local(ts: datetime | None, tz: str) -> str:
     """A naive-UTC time in the display time zone, to the minute (— when missing)."""
-    if ts is None:
-        return "—"
-    return ts.replace(tzinfo=ZoneInfo("UTC")).astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
+    return local_time(ts, tz)
 
 
 def department_names(session: Session, ids: set[str]) -> dict[str, str]:
@@ -185,10 +184,7 @@ def assets_page(
 
 def received(iso: str, tz: str) -> str:
     """A quarantine entry's receive time (ISO, with its offset) in the display zone, to the second."""
-    when = datetime.fromisoformat(iso)
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=ZoneInfo("UTC"))
-    return when.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M:%S")
+    return local_time(iso, tz, "%Y-%m-%d %H:%M:%S")
 
 
 @router.get("/assets/quarantine")
@@ -262,8 +258,7 @@ def chart_data(tele: TelemetryRead, tz: str, lang: str) -> dict[str, Any]:
     """What static/js/assets.js draws per metric: [time, mean, min, max] with the time shifted to the display
     zone's wall clock (the chart runs in UTC mode, so its labels read local time)."""
     def wall_ms(ts: datetime) -> int:
-        offset = ts.replace(tzinfo=ZoneInfo("UTC")).astimezone(ZoneInfo(tz)).utcoffset() or timedelta()
-        return int((ts + offset - datetime(1970, 1, 1)).total_seconds() * 1000)
+        return int(((ts - datetime(1970, 1, 1)).total_seconds() + utc_offset_seconds(ts, tz)) * 1000)
 
     def t(zh: str, en: str) -> str:
         return en if lang == "en" else zh

@@ -26,6 +26,7 @@ from chengyun.cases.models import Case
 from chengyun.cases.schemas import CaseAction
 from chengyun.cases.views import CaseId, DeskDep, act_on_case, acting_as_system, case_desk_for
 from chengyun.core.db import utcnow
+from chengyun.core.display import local_time
 from chengyun.core.errors import ChengyunError, InvalidInput, NotFound
 from chengyun.tenancy.models import AdminUnit, Department
 from chengyun.tenancy.service import subtree
@@ -86,9 +87,7 @@ def urgency(hours: float | None) -> str:
 
 
 def _local(ts: datetime | None, tz: str) -> str:
-    if ts is None:
-        return "—"
-    return ts.replace(tzinfo=ZoneInfo("UTC")).astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
+    return local_time(ts, tz)
 
 
 def _hours_left(case: Case, now: datetime) -> float | None:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any, NamedTuple
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -28,6 +27,7 @@ from chengyun.api.deps import (
     client_of,
     scoped,
 )
+from chengyun.core.display import local_time
 from chengyun.core.errors import ChengyunError, NotFound
 from chengyun.core.periods import parse_period
 from chengyun.indicators import catalog
@@ -155,10 +155,7 @@ def fmt_delta(value: float | None) -> str:
 
 def fmt_local(iso: str | None, tz: str = "Asia/Shanghai") -> str:
     """A naive-UTC ISO timestamp shown in the display time zone."""
-    if not iso:
-        return "—"
-    when = datetime.fromisoformat(iso).replace(tzinfo=ZoneInfo("UTC")).astimezone(ZoneInfo(tz))
-    return when.strftime("%Y-%m-%d %H:%M")
+    return local_time(iso, tz)
 
 
 def rule_text(scoring: dict[str, Any] | None, lang: str = "zh") -> str:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple
-from zoneinfo import ZoneInfo
+
+from chengyun.core import display
+from chengyun.core.display import as_instant
 
 DASH = "—"
 
@@ -198,21 +200,12 @@ def section_number(i: int) -> str:
 
 def to_local(x: Any, tz: str) -> datetime | None:
     """A stored instant in the display zone; naive values are UTC because the state DB and the lake store UTC."""
-    if x is None or x == "":
-        return None
-    if isinstance(x, str):
-        x = datetime.fromisoformat(x)
-    if not isinstance(x, datetime):
-        return None
-    if x.tzinfo is None:
-        x = x.replace(tzinfo=UTC)
-    return x.astimezone(ZoneInfo(tz))
+    return display.to_local(x, tz)
 
 
 def fmt_time(x: Any, tz: str) -> str:
     """An instant as local minutes, e.g. 2026-01-06 10:00."""
-    local = to_local(x, tz)
-    return DASH if local is None else local.strftime("%Y-%m-%d %H:%M")
+    return DASH if as_instant(x) is None else display.local_time(x, tz)
 
 
 def as_date(x: Any) -> date | None:
