@@ -19,7 +19,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -28,6 +30,7 @@ from chengyun import __version__
 from chengyun.accounts.access import Throttle
 from chengyun.accounts.views import audit_router, auth_router, users_router
 from chengyun.api.deps import commit_in_view
+from chengyun.api.limits import BodyLimit
 from chengyun.assets.alarm_views import router as alarms_router
 from chengyun.assets.alarms import alarm_listener
 from chengyun.assets.views import router as assets_router
@@ -35,8 +38,16 @@ from chengyun.cases.open311 import open311_router
 from chengyun.cases.views import router as cases_router
 from chengyun.catalog.sharing_views import router as sharing_router
 from chengyun.catalog.views import router as datasets_router
-from chengyun.core.db import get_engine, migrate
-from chengyun.core.errors import ChengyunError, InvalidInput, NotFound, TooManyRequests, Unauthorized
+from chengyun.core.db import get_engine, is_busy, migrate, retrying
+from chengyun.core.errors import (
+    Busy,
+    ChengyunError,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    TooManyRequests,
+    Unauthorized,
+)
 from chengyun.core.logging import request_id_var
 from chengyun.core.settings import Settings, get_settings
 from chengyun.indicators.views import router as indicators_router
@@ -135,9 +146,24 @@ async def error_response(request: Request, exc: Exception) -> Response:
         response = JSONResponse(exc.to_dict(), status_code=exc.status)
     if isinstance(exc, Unauthorized):
         response.headers["WWW-Authenticate"] = "Bearer"
-    if isinstance(exc, TooManyRequests):
+    if isinstance(exc, TooManyRequests | Busy):
         response.headers["Retry-After"] = str(exc.retry_after)
     return response
+
+
+async def _stale_error(request: Request, exc: Exception) -> Response:
+    """A write made from a stale read (another request changed the row in between): 409, never 500."""
+    return await error_response(request, Conflict(
+        "the record was changed by another request while this one was applied; nothing of this one was kept",
+        fix="read it again and repeat the change if it still applies"))
+
+
+async def _database_error(request: Request, exc: Exception) -> Response:
+    """A database held by another writer is 503 with Retry-After; any other database error is internal."""
+    if is_busy(exc):
+        log.warning("state DB busy in %s %s: %s", request.method, request.url.path, exc)
+        return await error_response(request, Busy("the state database is busy with another writer"))
+    return await _internal_error(request, exc)
 
 
 def _field(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -168,6 +194,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
             f"{request.method} is not allowed on {request.url.path}",
             fix=f"see {API_DOCS} for the methods of this path",
         )
+    elif exc.status_code == 413:
+        limit_text, _, fix = str(exc.detail).partition("; ")
+        err = _error(413, "too-large", limit_text, fix=fix or None)
     else:
         err = _error(exc.status_code, "http-error", str(exc.detail))
     response = await error_response(request, err)
@@ -202,9 +231,13 @@ def _tick_once(app: FastAPI) -> None:
     from chengyun.core.db import transaction, utcnow
 
     settings: Settings = app.state.settings
-    with transaction(app.state.session_factory) as session:
-        session.info["actor"] = "sla-tick"
-        result = run_tick(session, case_desk_for(app), now=utcnow(), matrix=matrix_for(settings))
+
+    def tick() -> Any:
+        with transaction(app.state.session_factory) as session:
+            session.info["actor"] = "sla-tick"
+            return run_tick(session, case_desk_for(app), now=utcnow(), matrix=matrix_for(settings))
+
+    result = retrying(tick, what="case SLA tick")  # a case action racing the tick: the tick goes again
     log.info("case SLA tick: %s", result.to_dict())
 
 
@@ -213,9 +246,12 @@ def _sweep_once(app: FastAPI) -> None:
     from chengyun.cases.views import case_desk_for
     from chengyun.core.db import transaction, utcnow
 
-    with transaction(app.state.session_factory) as session:
-        session.info["actor"] = "alarm-rules"
-        changes = sweep_absence(session, utcnow(), desk=case_desk_for(app))
+    def sweep() -> Any:
+        with transaction(app.state.session_factory) as session:
+            session.info["actor"] = "alarm-rules"
+            return sweep_absence(session, utcnow(), desk=case_desk_for(app))
+
+    changes = retrying(sweep, what="absence sweep")
     if changes.changed:
         log.info("absence sweep: %s", changes.to_dict())
 
@@ -265,10 +301,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.secret = settings.secret()
     app.state.throttle = Throttle()
     app.state.ingest = IngestHub(settings, listeners=[alarm_listener(settings)])  # alarm rules as data arrives
+    app.add_middleware(BodyLimit, settings=settings)  # inside SecurityHeaders: a 413 gets the headers too
     app.add_middleware(SecurityHeaders)
     app.add_exception_handler(ChengyunError, error_response)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(StaleDataError, _stale_error)
+    app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(Exception, _internal_error)
     routers = (auth_router, users_router, audit_router, indicators_router, tenancy_router, cases_router,
                open311_router, assets_router, alarms_router, ingest_router, datasets_router, sharing_router,

@@ -49,7 +49,7 @@ from chengyun.assets.alarm_rules import (
     rules_of,
 )
 from chengyun.assets.models import Alarm, AlarmRule, AlarmState
-from chengyun.core.db import session_scope, utcnow
+from chengyun.core.db import retrying, session_scope, utcnow
 from chengyun.core.settings import Settings
 
 if TYPE_CHECKING:
@@ -76,8 +76,11 @@ def alarm_listener(settings: Settings) -> Callable[[pa.Table], None]:
                 from chengyun.cases.service import CaseDesk
 
                 desks.append(CaseDesk.for_settings(settings))
-            with session_scope(settings) as session:
-                changes = evaluate_batch(session, batch, utcnow(), desk=desks[0])
+            def run() -> AlarmChanges:
+                with session_scope(settings) as session:
+                    return evaluate_batch(session, batch, utcnow(), desk=desks[0])
+
+            changes = retrying(run, what="alarm evaluation")  # an operator acknowledging meanwhile: go again
             if changes.changed:
                 log.info("alarms: %d raised, %d cleared, %d repeated over %d readings", len(changes.raised),
                          len(changes.cleared), changes.repeated, changes.readings)

@@ -131,6 +131,9 @@ class Alarm(Base):
     message: Mapped[str] = mapped_column(String(500))
     case_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     count: Mapped[int] = mapped_column(Integer, default=1)  # times the condition was found while open
+    # optimistic lock (乐观锁): every change bumps it, and a change made from a stale read fails with 409
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1, server_default="1")
+    __mapper_args__ = {"version_id_col": version}
 
 
 class AlarmState(Base):

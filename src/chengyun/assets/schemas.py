@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from chengyun.api.pagination import Page
 from chengyun.assets import kinds
 from chengyun.assets.models import Asset, AssetDependency
-from chengyun.core.types import UtcDateTime
+from chengyun.core.types import FreeForm, UtcDateTime
 
 KindName = Literal[
     "sensor", "camera", "gateway", "meter", "controller", "display", "other-device", "network-link", "server", "vm",
@@ -44,7 +44,7 @@ class AssetBase(BaseModel):
                                             description="seconds between reports; empty when it does not report")
     metric_count: int | None = Field(None, ge=0, le=1000, description="metrics per report (default 1 when it "
                                                                       "reports, else 0)")
-    attributes: dict[str, Any] | None = None
+    attributes: FreeForm | None = None
 
     @model_validator(mode="after")
     def _both_or_neither(self) -> AssetBase:
@@ -77,7 +77,7 @@ class AssetUpdate(BaseModel):
     criticality: CriticalityName | None = None
     expected_interval_s: int | None = Field(None, ge=1, le=31_536_000)
     metric_count: int | None = Field(None, ge=0, le=1000)
-    attributes: dict[str, Any] | None = None
+    attributes: FreeForm | None = None
 
 
 class AssetRead(BaseModel):

@@ -82,6 +82,9 @@ class Case(Base):
     satisfaction: Mapped[int | None] = mapped_column(Integer, nullable=True)  # 1–5 at follow-up (回访)
     inconsistent: Mapped[bool] = mapped_column(Boolean, default=False)  # e.g. closed before created (imports)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    # optimistic lock (乐观锁): every change bumps it, and a change made from a stale read fails with 409
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1, server_default="1")
+    __mapper_args__ = {"version_id_col": version}
 
 
 class CaseEvent(Base):
@@ -115,6 +118,9 @@ class DispatchRule(Base):
     department_id: Mapped[str] = mapped_column(String(64))
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     note: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # optimistic lock (乐观锁): every change bumps it, and a change made from a stale read fails with 409
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1, server_default="1")
+    __mapper_args__ = {"version_id_col": version}
 
 
 scope_rule(Case, lambda cls, scope: cls.tenant_id.in_(scope.ids))

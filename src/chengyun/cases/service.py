@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 import yaml
 from sqlalchemy import Select, bindparam, literal, select
 from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm.exc import StaleDataError
 
 from chengyun.accounts import audit
 from chengyun.cases import lifecycle, sla
@@ -357,11 +358,24 @@ def transition(
     if action in ("suspend", "resume", "extend"):  # a stopped clock has no due time until it runs again
         apply_sla(desk, case)
     _event(session, case, action, actor, before=before, reason=reason, detail=detail or None, at=now)
-    session.flush()
+    try:
+        session.flush()
+    except StaleDataError:
+        raise _changed_meanwhile(session, case_id, action) from None
     if audit_it:
         audit.record(session, f"case.{action}", target_type="case", target_id=case.id, tenant_id=case.tenant_id,
                      detail={"from": before, "to": case.status} | detail)
     return case
+
+
+def _changed_meanwhile(session: Session, case_id: str, action: str) -> Conflict:
+    """The 409 for an action that lost a race: another action changed the case between our read and our write.
+    The current state is read on a connection of its own (this session's transaction is spoiled)."""
+    with session.get_bind().connect() as conn:
+        row = conn.execute(select(Case.status, Case.version).where(Case.id == case_id)).first()
+    now = f"it is now {row.status} (version {row.version})" if row else "it no longer exists"
+    return Conflict(f"case {case_id} was changed by another action while {action} was applied; {now}",
+                    fix=f"read the case again (GET /api/v1/cases/{case_id}) and repeat the action if it still applies")
 
 
 def history(session: Session, case_id: str) -> list[CaseEvent]:

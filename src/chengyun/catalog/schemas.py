@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from chengyun.api.pagination import Page
 from chengyun.catalog.entry import VALUE_LABELS
 from chengyun.catalog.models import Dataset, QualityRun, SharingRequest
-from chengyun.core.types import UtcDateTime
+from chengyun.core.types import FreeForm, UtcDateTime
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$"
 
@@ -23,7 +23,7 @@ class DatasetCreate(BaseModel):
 
     name: str = Field(pattern=NAME_PATTERN, description="the dataset's name in its unit")
     tenant: str = Field(min_length=1, max_length=64)
-    entry: dict[str, Any] = Field(description="the catalogue entry (目录条目): code, name, provider, summary, "
+    entry: FreeForm = Field(description="the catalogue entry (目录条目): code, name, provider, summary, "
                                               "format, sharing_type, open_type, update_cycle, published, …")
 
 
@@ -84,7 +84,7 @@ class RulesSet(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    rules: list[dict[str, Any]] = Field(description="[{id, kind, column, …}] with kinds not-null, unique, in-set, "
+    rules: list[FreeForm] = Field(max_length=1000, description="[{id, kind, column, …}] with kinds not-null, unique, in-set, "
                                                     "range, pattern, cn-resident-id, cn-credit-code, cn-mobile, "
                                                     "reference, compare, freshness, row-count")
     target: float | None = Field(None, ge=0, le=100)
@@ -96,7 +96,7 @@ class QualityRunCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     engine: Literal["duckdb", "spark"] | None = None
-    rules: list[dict[str, Any]] | None = None
+    rules: list[FreeForm] | None = Field(None, max_length=1000)
 
 
 class QualityRunRead(BaseModel):

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import Engine, MetaData, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from chengyun.core.settings import Settings
 
+T = TypeVar("T")
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -93,3 +95,38 @@ def migrate(settings: Settings) -> None:
     cfg.set_main_option("sqlalchemy.url", settings.db_url.replace("%", "%%"))
     cfg.attributes["engine"] = get_engine(settings.db_url)
     command.upgrade(cfg, "head")
+
+
+# What PostgreSQL (SQLSTATE) and SQLite (message) say when a writer waited for a lock too long or lost a race
+_BUSY_STATES = {"40001", "40P01", "55P03", "57014"}  # serialization, deadlock, lock not available, timeout
+_BUSY_WORDS = ("database is locked", "database table is locked", "database is busy")
+
+
+def is_busy(exc: BaseException) -> bool:
+    """Whether a database error means "held by another writer, try again" rather than a fault."""
+    from sqlalchemy.exc import DBAPIError
+
+    if not isinstance(exc, DBAPIError):
+        return False
+    state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return state in _BUSY_STATES or any(w in str(exc.orig).lower() for w in _BUSY_WORDS)
+
+
+def retrying(work: Callable[[], T], *, attempts: int = 3, pause: float = 0.5, what: str = "work") -> T:
+    """Run ``work`` (a whole transaction) again when it lost a race with another writer (a stale row version)
+    or found the database busy; other errors, and the last failure, are raised."""
+    import logging
+    import time
+
+    from sqlalchemy.orm.exc import StaleDataError
+
+    for attempt in range(1, attempts + 1):
+        try:
+            return work()
+        except Exception as exc:
+            if attempt == attempts or not (isinstance(exc, StaleDataError) or is_busy(exc)):
+                raise
+            logging.getLogger(__name__).warning("%s met another writer (%s); trying again (%d of %d)",
+                                                what, type(exc).__name__, attempt + 1, attempts)
+            time.sleep(pause * attempt)
+    raise AssertionError("unreachable")

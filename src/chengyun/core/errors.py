@@ -85,3 +85,15 @@ class TooManyRequests(ChengyunError):
     def __init__(self, message: str, *, retry_after: int, fix: str | None = None) -> None:
         super().__init__(message, fix=fix)
         self.retry_after = retry_after
+
+
+class Busy(ChengyunError):
+    """The state DB is held by another writer longer than a request may wait; ``retry_after`` in seconds."""
+
+    status = 503
+    code = "busy"
+
+    def __init__(self, message: str, *, retry_after: int = 2, fix: str | None = None) -> None:
+        super().__init__(message, fix=fix or f"send the request again in {retry_after} s; nothing of it was kept")
+        self.retry_after = retry_after
+

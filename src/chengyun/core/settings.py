@@ -58,6 +58,14 @@ class Settings(BaseSettings):
         "into the lake (it is durable either way)"
     )
 
+    max_body_kb: int = Field(
+        1024, ge=1, description="largest request body of the API and the console, in KiB (JSON, forms, YAML); "
+        "larger bodies are refused with 413 before they are read"
+    )
+    upload_max_mb: int = Field(
+        512, ge=1, description="largest data upload (PUT /api/v1/datasets/{id}/data), in MiB, streamed to disk; "
+        "larger datasets load from a database with `chengyun datasets add`"
+    )
     ingest_max_future_seconds: float = Field(
         300, ge=0, description="how far after its arrival a reading may be dated (device clocks run ahead); later "
         "readings are put aside in the quarantine"

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import PlainSerializer
+from pydantic import AfterValidator, PlainSerializer
+
+MAX_KEYS = 200  # keys of one free-form object (attributes, a catalogue entry)
 
 
 def _utc_iso(value: datetime) -> str:
@@ -29,3 +31,13 @@ def naive_utc(ts: datetime | None, name: str) -> datetime | None:
         from chengyun.core.errors import InvalidInput
 
         raise InvalidInput(f"{name}: {ts.isoformat()} is out of range", fix="give a year from 2 to 9998") from exc
+
+
+def _few_keys(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    if value is not None and len(value) > MAX_KEYS:
+        raise ValueError(f"has {len(value):,} keys; at most {MAX_KEYS} are kept — put bulky data in a dataset")
+    return value
+
+
+# A free-form JSON object from a request, bounded in its number of keys (the body limit bounds its size).
+FreeForm = Annotated[dict[str, Any], AfterValidator(_few_keys)]

@@ -59,14 +59,14 @@ def evaluate(*, session: Session, settings: Settings, engine: Engine, pack_id: s
     period = period.clipped(date.today())
     _export_cases(settings)
     pack = get_pack(pack_id)
-    install(session=session, pack=pack)
     unit = get_unit(session=session, unit_id=tenant_id)
     units = subtree(session=session, unit_id=tenant_id)
     tenants = [u.id for u in units]
     run = EvaluationRun(id=uuid.uuid4().hex[:12], pack_id=pack.id, pack_version=pack.version, tenant_id=tenant_id,
                         period=period.label, period_start=period.start, period_end=period.end, engine=engine.name,
                         started_at=utcnow(), no_data_policy=pack.no_data, warnings=[])
-    session.add(run)
+    # reads and computing first, writes at the end: the state DB's write lock (SQLite has one for the whole
+    # database) is held for the storing alone, not for the minutes the measures may take
     run.snapshot = str(snapshot_state(settings.lake, session, run.id, tenants, pack.id))
     ctx = make_context(engine, tenants, period, unit.timezone or settings.timezone, subtree_population(units))
     leaves = [n for n in pack.walk() if n.kind == "measure"]
@@ -88,6 +88,8 @@ def evaluate(*, session: Session, settings: Settings, engine: Engine, pack_id: s
     evidence.update(manual_ev)
     scored, total = evaluate_tree(pack, values)
     prev_id, prev = _previous_scores(session, pack, tenant_id, period)
+    install(session=session, pack=pack)
+    session.add(run)
     _store(session, run, scored, evidence, prev, pack)
     stage = pack.stage_for(total)
     run.total, run.max_total, run.stage = total, pack.scale, stage.name if stage else None
