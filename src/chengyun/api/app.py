@@ -22,6 +22,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -258,8 +259,6 @@ def _sweep_once(app: FastAPI) -> None:
 
 async def _every(minutes: float, job: Callable[[FastAPI], None], app: FastAPI, name: str) -> None:
     """Run ``job`` every ``minutes`` while the server runs (in a worker thread); a failure is logged, not fatal."""
-    from starlette.concurrency import run_in_threadpool
-
     while True:
         await asyncio.sleep(minutes * 60)
         try:
@@ -279,6 +278,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         jobs = [asyncio.create_task(_every(minutes, job, app, name)) for minutes, job, name in (
             (settings.case_tick_minutes, _tick_once, "case SLA tick"),
             (settings.alarm_sweep_minutes, _sweep_once, "absence sweep")) if minutes > 0]
+        # acknowledged readings still in a log reach the lake before the first request is answered
+        await run_in_threadpool(app.state.ingest.recover_all)
         app.state.ingest.start_mqtt()
         yield
         for task in jobs:

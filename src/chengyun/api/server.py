@@ -12,6 +12,7 @@ import logging
 from pathlib import Path
 
 from chengyun.core.errors import ChengyunError
+from chengyun.core.files import make_private, privacy_warning
 from chengyun.core.settings import Settings, get_settings
 
 log = logging.getLogger("chengyun.server")
@@ -75,7 +76,10 @@ def serve(*, workspace: str | Path | None, host: str = "127.0.0.1", port: int = 
     from chengyun.core.logging import configure_logging
 
     configure_logging()
+    make_private()
     settings = get_settings(workspace)
     check_bind(settings, host)
+    if warning := privacy_warning(settings.workspace):
+        log.warning(warning)
     # the app writes its own access lines, with the request id and the user; uvicorn's would repeat them
     uvicorn.run(create_app(settings), host=host, port=port, reload=False, log_level="info", access_log=False)

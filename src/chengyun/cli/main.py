@@ -19,6 +19,7 @@ from chengyun.catalog.quality_cli import app as quality_app
 from chengyun.catalog.sharing_cli import app as sharing_app
 from chengyun.cli.common import WorkspaceOpt, console, err_console, open_workspace
 from chengyun.core.errors import ChengyunError
+from chengyun.core.files import make_private
 from chengyun.demo.cli import demo_cmd
 from chengyun.indicators.cli import evaluate_cmd, inputs_app, packs_app, report_cmd, runs_app
 from chengyun.ingest.cli import app as ingest_app
@@ -81,6 +82,7 @@ app.add_typer(lake_app, name="lake")
 
 def main() -> None:
     """Entry point: errors print their message and fix (tracebacks only with --debug) and exit 1."""
+    make_private()  # everything a command writes into the workspace is its user's alone
     try:
         rc = app(standalone_mode=False)
         if isinstance(rc, int) and rc:

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from chengyun.core.errors import Conflict
 from chengyun.core.settings import Settings
 from chengyun.ingest.pipeline import Ingestor, Listener
 
@@ -23,6 +24,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 STREAM = "serve"
 MQTT_CLIENT_ID = "chengyun-serve"
+
+
+def stream_of(wal_name: str) -> str | None:
+    """The lake file prefix a log's owner writes with: none for ``telemetry`` (one MQTT worker), else the folder's
+    name (``serve``, ``demo``, ``telemetry-<i>``), so that a batch redone by someone else overwrites the same files."""
+    return None if wal_name == "telemetry" else wal_name
 
 
 def server_wal_dir(settings: Settings) -> Path:
@@ -52,6 +59,26 @@ class IngestHub:
                                           flush_seconds=self.settings.ingest_flush_seconds,
                                           listeners=self.listeners, guard=guard_for(self.settings)).start()
             return self._ingestor
+
+    def recover_all(self) -> int:
+        """On start, before the first request: the server's own log redone into the lake (its ingestor started),
+        then every other log in ``<workspace>/wal`` that no process holds (an ``ingest mqtt`` killed and not
+        restarted, the demo's loader); readings moved into the lake."""
+        from chengyun.ingest.cli import quarantine_dir
+
+        rows = self.ingestor().stats.flushed_rows
+        for folder in sorted(p for p in (self.settings.workspace / "wal").glob("*") if p.is_dir()):
+            if folder == server_wal_dir(self.settings):
+                continue
+            try:
+                with Ingestor(self.settings.lake, folder, quarantine_dir(self.settings), stream=stream_of(folder.name),
+                              listeners=self.listeners) as orphan:
+                    rows += orphan.recover()
+            except Conflict:  # a running ingest process holds it and flushes it itself
+                continue
+        if rows:
+            log.info("ingest: %d readings recovered from the write-ahead logs into the lake", rows)
+        return rows
 
     def start_mqtt(self) -> None:
         """Subscribe to the configured broker (``mqtt_url``), if any."""

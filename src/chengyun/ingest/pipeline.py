@@ -401,7 +401,7 @@ class Ingestor:
 def _lock_dir(wal_dir: Path) -> int:
     """Hold an exclusive lock on the WAL directory, or say which process does."""
     wal_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(wal_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(wal_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

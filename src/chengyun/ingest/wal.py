@@ -221,7 +221,7 @@ class Wal:
         self._size += len(data)
 
     def _start_segment(self, first_seq: int) -> None:
-        self._fd = os.open(self._path(first_seq), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        self._fd = os.open(self._path(first_seq), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         self._size, self._next_seq, self._dir_dirty = 0, first_seq, True
         self._segments.append(first_seq)
 
