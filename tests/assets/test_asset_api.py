@@ -236,6 +236,35 @@ def test_dependencies_put_and_delete(world: World) -> None:
         ("asset.depend", "op-east"), ("asset.depend", "op-east"), ("asset.undepend", "op-east")]
 
 
+def test_a_dependency_on_another_districts_asset_is_refused_unnamed(world: World) -> None:
+    h = world.as_("op-east")
+    # the west's camera is neither the east's nor of a unit above it: as if it did not exist
+    r = world.client.put("/api/v1/assets/cam-2/dependencies/west-cam", headers=h)
+    assert r.status_code == 404 and "west-cam" in r.json()["error"]["message"]
+    none = world.client.put("/api/v1/assets/cam-2/dependencies/no-such-asset", headers=h)
+    assert r.json()["error"]["message"].replace("west-cam", "X") == none.json()["error"]["message"].replace(
+        "no-such-asset", "X")
+    # the city's cloud is above the east: an east server may run on it
+    up = world.client.put("/api/v1/assets/cam-2/dependencies/city-cloud", headers=h)
+    assert up.status_code == 200, up.text
+    assert world.client.delete("/api/v1/assets/cam-2/dependencies/city-cloud", headers=h).status_code == 204
+
+
+def test_a_cycle_through_hidden_assets_does_not_name_them(world: World) -> None:
+    admin, east = world.as_("admin"), world.as_("op-east")
+    # the city's cloud depends on the west camera (set by the admin), the west camera on an east gateway
+    assert world.client.put("/api/v1/assets/west-cam/dependencies/gw-1", headers=admin).status_code == 200
+    assert world.client.put("/api/v1/assets/city-cloud/dependencies/west-cam", headers=admin).status_code == 200
+    try:
+        r = world.client.put("/api/v1/assets/gw-1/dependencies/city-cloud", headers=east)
+        assert r.status_code == 409, r.text
+        message = r.json()["error"]["message"]
+        assert "west-cam" not in message and "an asset outside your units" in message
+    finally:
+        world.client.delete("/api/v1/assets/city-cloud/dependencies/west-cam", headers=admin)
+        world.client.delete("/api/v1/assets/west-cam/dependencies/gw-1", headers=admin)
+
+
 def test_impact_reaches_every_dependant_with_its_path(world: World) -> None:
     r = world.get("admin", "/api/v1/assets/city-cloud/impact").json()
     assert [(i["id"], i["depth"], i["path"]) for i in r["affected"]] == [

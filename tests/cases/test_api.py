@@ -580,3 +580,15 @@ def test_schema_literals_match_the_domain_tables() -> None:
     assert list(get_args(StatusName)) == list(lifecycle.STATUSES)
     assert list(get_args(ChannelName)) == list(CHANNELS)
     assert list(get_args(PriorityName)) == list(sla.PRIORITIES)
+
+
+def test_a_parent_case_must_be_one_the_caller_may_see(api: TestClient, auth: Auth) -> None:
+    west = new(api, auth, "admin", tenant=WEST)
+    east = new(api, auth)
+    child = new(api, auth, parent_id=east["id"])
+    assert child["parent_id"] == east["id"]
+    for parent in (west["id"], "no-such-case"):  # another district's case, or nothing at all
+        r = api.post("/api/v1/cases", json={"tenant": EAST, "channel": "hotline", "category": "H0301",
+                                            "parent_id": parent}, headers=auth("op-east"))
+        assert r.status_code == 404, r.text
+        assert "parent_id" in r.json()["error"]["message"]

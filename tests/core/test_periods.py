@@ -49,3 +49,15 @@ def test_recent_quarters_and_clip() -> None:
     assert [q.label for q in qs] == ["2025Q4", "2026Q1", "2026Q2", "2026Q3", "2026Q4"]
     assert qs[-1].clipped(date(2026, 11, 26)).end == date(2026, 11, 27)
     assert qs[0].clipped(date(2026, 11, 26)) == qs[0]
+
+
+@pytest.mark.parametrize("text", ["2026-01-01..9999-12-31", "9999", "9999Q4", "9999-12", "0001-01-01..0001-01-02",
+                                  "1969", "2201-01"])
+def test_periods_out_of_the_years_are_refused_not_crashed(text: str) -> None:
+    with pytest.raises(InvalidInput, match="period"):
+        parse_period(text)
+
+
+def test_the_years_edges_are_periods() -> None:
+    assert parse_period("1970").start == date(1970, 1, 1)
+    assert parse_period("2199Q4").end == date(2200, 1, 1)

@@ -23,7 +23,7 @@ from chengyun.core.errors import Conflict, InvalidInput, NotFound
 from chengyun.core.scoping import unscoped
 from chengyun.core.types import naive_utc
 from chengyun.tenancy.models import AdminUnit, Department
-from chengyun.tenancy.service import subtree
+from chengyun.tenancy.service import subtree, unit_chains
 
 LIST_FIX = "see `chengyun assets list` (or GET /api/v1/assets)"
 
@@ -179,8 +179,7 @@ def add_dependency(session: Session, asset_id: str, depends_on_id: str, kind: st
     """Record that ``asset_id`` depends on ``depends_on_id`` (kind by default from the target's kind); a pair
     recorded already gets the new kind. Refuses unknown assets and cycles, naming the cycle."""
     asset = get_asset(session, asset_id)
-    with unscoped(session):  # a district's application may run on the city's cloud
-        target = session.get(Asset, depends_on_id)
+    target = _reachable_target(session, asset, depends_on_id)
     if target is None:
         raise NotFound(f"depends_on: no asset {depends_on_id!r}", fix=f"register it first; {LIST_FIX}")
     kind = kind or kinds.default_dependency(target.kind)
@@ -189,7 +188,9 @@ def add_dependency(session: Session, asset_id: str, depends_on_id: str, kind: st
                            fix=f"use one of: {', '.join(kinds.DEPENDENCY_KINDS)}")
     cycle = cycle_through(session, asset_id, depends_on_id)
     if cycle:
-        raise Conflict(f"depends_on: {asset_id} → {depends_on_id} would close a cycle: {' → '.join(cycle)}",
+        visible = set(session.scalars(select(Asset.id).where(Asset.id.in_(cycle))))  # scoped: the caller's own
+        shown = [a if a in visible else "(an asset outside your units)" for a in cycle]
+        raise Conflict(f"depends_on: {asset_id} → {depends_on_id} would close a cycle: {' → '.join(shown)}",
                        fix="dependencies must not go round; remove one of the dependencies in the cycle first")
     with unscoped(session):
         dep = session.scalar(select(AssetDependency).where(AssetDependency.asset_id == asset_id,
@@ -203,6 +204,19 @@ def add_dependency(session: Session, asset_id: str, depends_on_id: str, kind: st
         audit.record(session, "asset.depend", target_type="asset", target_id=asset.id, tenant_id=asset.tenant_id,
                      detail={"depends_on": depends_on_id, "kind": kind}, actor=actor)
     return dep
+
+
+def _reachable_target(session: Session, asset: Asset, target_id: str) -> Asset | None:
+    """The asset ``target_id`` when the caller may make ``asset`` depend on it: one of the caller's own, or one of
+    a unit above the asset's (a district's application may run on the city's cloud) — never a sibling district's,
+    whose existence is not told either."""
+    target = session.get(Asset, target_id)  # scoped: the caller's units
+    if target is not None:
+        return target
+    with unscoped(session):
+        target = session.get(Asset, target_id)
+    above = unit_chains(session=session).get(asset.tenant_id, (asset.tenant_id,))
+    return target if target is not None and target.tenant_id in above else None
 
 
 def remove_dependency(session: Session, asset_id: str, depends_on_id: str, *, actor: str | None = None) -> None:

@@ -250,6 +250,9 @@ def create_case(
         raise InvalidInput(f"lat/lon: ({lat}, {lon}) is not a position on Earth", fix="send WGS-84 degrees")
     if session.get(AdminUnit, tenant_id) is None:
         raise NotFound(f"tenant: no unit {tenant_id!r}", fix="see GET /api/v1/tenants")
+    if parent_id is not None and session.get(Case, parent_id) is None:  # scoped: another district's is not there
+        raise NotFound(f"parent_id: no case {parent_id!r} among the cases you may see",
+                       fix="name a case of your own units as the main case (主案件), or leave parent_id out")
     actor = _actor(session, actor)
     case = Case(id=uuid.uuid4().hex[:16], tenant_id=tenant_id, channel=channel, source=source,
                 external_id=external_id, category=category, priority=priority, title=title, description=description,

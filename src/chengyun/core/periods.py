@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from chengyun.core.errors import InvalidInput
 
 _FORMS = "2026, 2026Q3, 2026-07 or 2026-01-01..2026-03-31"
+YEARS = (1970, 2200)  # periods outside these years hold no operational data and overflow time zone arithmetic
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,15 @@ def _quarter(year: int, q: int) -> Period:
 
 def parse_period(text: str) -> Period:
     """Parse ``2026``, ``2026Q3``, ``2026-07`` or ``FROM..TO`` (inclusive dates) into a Period."""
-    s = str(text).strip().upper()
+    period = _parse(str(text))
+    if not (YEARS[0] <= period.start.year and period.end.year <= YEARS[1]):
+        raise InvalidInput(f"period {text!r} is outside the years {YEARS[0]}–{YEARS[1]}",
+                           fix=f"give a period within {YEARS[0]}–{YEARS[1]}, e.g. {_FORMS}")
+    return period
+
+
+def _parse(text: str) -> Period:
+    s = text.strip().upper()
     try:
         if re.fullmatch(r"\d{4}", s):
             y = int(s)
@@ -86,7 +95,7 @@ def parse_period(text: str) -> Period:
             if b < a:
                 raise InvalidInput(f"period {text!r} ends before it starts", fix="write FROM..TO with FROM <= TO")
             return Period(f"{a.isoformat()}..{b.isoformat()}", "range", a, b + timedelta(days=1))
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
         raise InvalidInput(f"period {text!r} is not a valid date: {exc}", fix=f"use {_FORMS}") from exc
     raise InvalidInput(f"period {text!r} is not understood", fix=f"use {_FORMS}")
 
