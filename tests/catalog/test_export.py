@@ -22,12 +22,14 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import update
 
 from chengyun.analytics.engine import connect
 from chengyun.analytics.runner import make_context, run_measures
 from chengyun.catalog import quality, service, sharing
 from chengyun.catalog.entry import CatalogEntry
 from chengyun.catalog.export import export_catalog
+from chengyun.catalog.models import DatasetUpdate
 from chengyun.core.db import session_scope
 from chengyun.core.periods import parse_period
 from chengyun.core.settings import Settings
@@ -49,6 +51,10 @@ def _build(settings: Settings, tmp_path: Path) -> None:
     with session_scope(settings) as s:
         a, _ = service.add_dataset(s, settings, source=str(path), name="a", tenant=EAST, provider="east-data")
         b, _ = service.add_dataset(s, settings, source=str(path), name="b", tenant=EAST, provider="east-data")
+        # registered on 1 November, before the month measured (not at the clock's today)
+        for ds in (a, b):
+            ds.created_at = ds.updated_at = _day(1, 8)
+        s.execute(update(DatasetUpdate).values(updated_at=_day(1, 8)))
         service.apply_entry(s, a, CatalogEntry.model_validate(ENTRY))
         service.apply_entry(s, b, CatalogEntry.model_validate(ENTRY | {"code": "B-1", "summary": None,
                                                                       "sharing_type": "有条件共享"}))
