@@ -19,6 +19,7 @@ from chengyun.catalog.quality_cli import app as quality_app
 from chengyun.catalog.sharing_cli import app as sharing_app
 from chengyun.cli.common import WorkspaceOpt, console, err_console, open_workspace
 from chengyun.core.errors import ChengyunError
+from chengyun.core.db import is_busy
 from chengyun.core.files import make_private
 from chengyun.demo.cli import demo_cmd
 from chengyun.indicators.cli import evaluate_cmd, inputs_app, packs_app, report_cmd, runs_app
@@ -105,6 +106,13 @@ def main() -> None:
         sys.exit(130)
     except Exception as exc:  # click usage errors arrive here in non-standalone mode
         import click
+        from sqlalchemy.orm.exc import StaleDataError
+
+        if isinstance(exc, StaleDataError) or is_busy(exc):
+            err_console.print("[red]error:[/] another writer changed or held the same records meanwhile; nothing "
+                              "of this command was kept", highlight=False)
+            err_console.print("  [bold]fix:[/] run the command again", highlight=False)
+            sys.exit(1)
 
         if isinstance(exc, click.ClickException):
             exc.show()
