@@ -12,9 +12,9 @@ from pathlib import Path
 
 import psutil
 import pytest
+from bench.common import free_port, listening
 from fastapi.testclient import TestClient
 
-from bench.common import free_port, listening
 from chengyun.api.app import create_app
 from chengyun.api.limits import body_limit
 from chengyun.core.settings import Settings

@@ -18,8 +18,8 @@ from chengyun.catalog.cli import app as datasets_app
 from chengyun.catalog.quality_cli import app as quality_app
 from chengyun.catalog.sharing_cli import app as sharing_app
 from chengyun.cli.common import WorkspaceOpt, console, err_console, open_workspace
-from chengyun.core.errors import ChengyunError
 from chengyun.core.db import is_busy
+from chengyun.core.errors import ChengyunError
 from chengyun.core.files import make_private
 from chengyun.demo.cli import demo_cmd
 from chengyun.indicators.cli import evaluate_cmd, inputs_app, packs_app, report_cmd, runs_app
