@@ -19,19 +19,18 @@ T0 = 1_790_000_000  # 2026-09-21, epoch seconds
 
 WRITER = textwrap.dedent("""
     import json, os, sys
-    from datetime import datetime, UTC
     from chengyun.ingest.pipeline import Ingestor
-    lake, wal, q, stream, tenant, n = sys.argv[1:7]
+    lake, wal, q, stream, tenant, n, T0 = *sys.argv[1:7], int(sys.argv[7])
     ing = Ingestor(lake, wal, q, stream=None if stream == "-" else stream, flush_seconds=3600).start()
     for i in range(int(n)):
-        done = ing.accept("mqtt", json.dumps({"ts": %d + i, "values": {"v": i}}).encode(), tenant, "dev-1")
+        done = ing.accept("mqtt", json.dumps({"ts": T0 + i, "values": {"v": i}}).encode(), tenant, "dev-1")
         assert done.stored == 1
     os._exit(0)  # acknowledged (in the log, synced) and never flushed: as after kill -9
-""" % T0)
+""")
 
 
 def _die_after_accepting(ws: Path, wal: str, stream: str, tenant: str, n: int) -> None:
-    args = [str(ws / "lake"), str(ws / "wal" / wal), str(ws / "quarantine"), stream, tenant, str(n)]
+    args = [str(ws / "lake"), str(ws / "wal" / wal), str(ws / "quarantine"), stream, tenant, str(n), str(T0)]
     subprocess.run([sys.executable, "-c", WRITER, *args], check=True, timeout=120)
 
 
