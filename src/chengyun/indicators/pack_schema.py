@@ -218,8 +218,9 @@ def _known_keys(parent: tuple[Any, ...]) -> list[str]:
     model: type[_Doc] = PackDoc
     if names:
         last = names[-1]
-        model = {"nodes": NodeDoc, "children": NodeDoc, "scoring": ScoringDoc, "input": InputDoc,
-                 "stages": StagesDoc}.get(last, StageBandDoc if last == "bands" and "scoring" not in names else BandDoc)
+        by_key: dict[str, type[_Doc]] = {"nodes": NodeDoc, "children": NodeDoc, "scoring": ScoringDoc,
+                                         "input": InputDoc, "stages": StagesDoc}
+        model = by_key.get(last, StageBandDoc if last == "bands" and "scoring" not in names else BandDoc)
     return list(model.model_fields)
 
 
