@@ -27,7 +27,8 @@ DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 # A value of another type for any key: list, mapping, text, number, null, true/false.
 OTHER = st.one_of(
     st.lists(st.integers(-3, 3), max_size=3),
-    st.dictionaries(st.sampled_from(["id", "rule", "min", "x"]), st.integers(-3, 3), max_size=2),
+    st.dictionaries(st.one_of(st.sampled_from(["id", "rule", "min", "x"]), st.integers(0, 2), st.none()),
+                    st.integers(-3, 3), max_size=2),
     st.text(max_size=8),
     st.integers(-(10**400), 10**400),
     st.floats(allow_nan=True, allow_infinity=True),

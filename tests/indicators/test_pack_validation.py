@@ -167,6 +167,7 @@ def test_stages_as_a_list_names_the_key(tmp_path: Path) -> None:
         (["nodes", 1, "scoring", "bands"], [{"min": 0.9, "score": "1"}],
          "nodes[1].scoring.bands[0].score (node L2): must be a number"),
         (["nodes"], {"L1": {}}, "nodes: must be a list, got a mapping"),
+        (["nodes", 1, 7], "x", "nodes[1][7] (node L2): the key 7 is not text"),
     ],
     ids=lambda v: ".".join(map(str, v)) if isinstance(v, list) else "",
 )

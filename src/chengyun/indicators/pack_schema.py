@@ -174,6 +174,9 @@ def _line(source: str, data: Any, err: Any) -> str:
     key = loc[-1] if loc else ""
     if kind == "missing":
         problem, fix = f"`{key}` is missing", f"add {key}: here"
+    elif kind == "invalid_key":
+        problem = f"the key {_short(err.get('input')) or 'null'} is not text"
+        fix = "keys are names such as id: or weight:; quote the key if it is meant as text"
     elif kind == "extra_forbidden":
         known = _known_keys(loc[:-1])
         near = difflib.get_close_matches(str(key), known, n=1)
