@@ -65,6 +65,7 @@ def test_good_pack_loads() -> None:
         (["stages", "bands"], [{"name": "a", "min": 0}, {"name": "b", "min": 120}], "must rise strictly from 0"),
         (["no_data"], "guess", "no_data 'guess' is unknown"),
         (["nodes", 0, "split"], "thirds", "split 'thirds' is unknown"),
+        (["nodes", 1, "scoring", "direction"], "down", "/L2: scoring direction 'down' is unknown"),
     ],
 )
 def test_each_error(path: list, value: object, expected: str) -> None:

@@ -122,6 +122,8 @@ def _check_rule(rule: Any, path: str, errs: _Errors) -> None:
         errs.add(path, f"scoring rule {rule!r} is not one of {', '.join(RULES)}", "write scoring: {rule: linear, worst: …, best: …} or another rule")
         return
     kind = rule["rule"]
+    if rule.get("direction", "higher") not in ("higher", "lower"):
+        errs.add(path, f"scoring direction {rule['direction']!r} is unknown", "use direction: higher or lower (or leave it out)")
     need = {"linear": ("worst", "best"), "target": ("target",), "deduction": ("per", "points", "max"), "banded": ("bands",), "boolean": ()}[kind]
     for key in need:
         if key not in rule:
