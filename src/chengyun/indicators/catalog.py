@@ -7,7 +7,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from chengyun.analytics.registry import get_registry
-from chengyun.core.errors import Conflict, NotFound
+from chengyun.core.errors import Conflict, NotFound, PackError
 from chengyun.indicators.models import InstalledPack
 from chengyun.indicators.pack import Pack, load_pack_file
 
@@ -21,15 +21,31 @@ def available_packs() -> dict[str, Pack]:
         reg = get_registry()
         names = set(reg.measures)
         packs: dict[str, Pack] = {}
+        broken: list[tuple[Path, PackError]] = []
         for folder in reg.pack_dirs:
             for path in sorted(Path(folder).glob("*.yaml")):
-                pack = load_pack_file(path, names)
+                try:
+                    pack = load_pack_file(path, names)
+                except PackError as exc:
+                    broken.append((path, exc))  # keep going: one report names every broken installed pack
+                    continue
                 if pack.id in packs:
                     raise Conflict(f"pack id {pack.id!r} is defined twice: {packs[pack.id].source} and {path}",
                                    fix="give one of the two packs another id")
                 packs[pack.id] = pack
+        if broken:
+            raise _installed_error(broken)
         _CACHE = packs
     return _CACHE
+
+
+def _installed_error(broken: list[tuple[Path, PackError]]) -> PackError:
+    """One error for every installed pack file that fails validation, with each file's problems."""
+    details = [d for _path, exc in broken for d in (exc.details or [exc.message])]
+    names = ", ".join(str(path) for path, _exc in broken)
+    return PackError(f"{len(broken)} installed pack file(s) fail validation: {names}", details=details,
+                     fix="fix or remove each file (`chengyun packs validate FILE` checks one); "
+                         "a plugin's pack is fixed in that plugin's package")
 
 
 def get_pack(pack_id: str) -> Pack:

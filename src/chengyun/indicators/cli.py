@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
@@ -102,11 +103,14 @@ def packs_validate(file: Annotated[Path, typer.Argument(metavar="FILE", exists=T
     try:
         pack = load_pack_file(file, set(get_registry().measures))
     except PackError as exc:
-        console.print(f"[red]{exc.message}[/]")
+        # Messages quote the file's own text, which may hold [brackets] that rich would read as markup.
+        console.print(f"[red]{escape(exc.message)}[/]", highlight=False)
         for d in exc.details:
-            console.print(f"  - {d}", markup=False)
+            console.print(f"  - {d}", markup=False, highlight=False)
+        if exc.fix:
+            console.print(f"  fix: {exc.fix}", markup=False, highlight=False)
         raise typer.Exit(1) from None
-    console.print(f"[green]valid[/] {pack.id} v{pack.version}: {len(pack.walk())} nodes")
+    console.print(f"[green]valid[/] {escape(pack.id)} v{escape(pack.version)}: {len(pack.walk())} nodes", highlight=False)
 
 
 def evaluate_cmd(pack: Annotated[str, typer.Option("--pack", help="pack id")], tenant: TenantOpt, period: PeriodOpt,

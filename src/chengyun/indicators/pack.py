@@ -12,6 +12,7 @@ from typing import Any, TypeGuard
 import yaml
 
 from chengyun.core.errors import NotFound, PackError
+from chengyun.indicators.pack_schema import shape_errors
 
 PROVENANCE = ("verbatim", "transcribed", "reported", "reconstruction", "practice")
 RULES = ("linear", "banded", "target", "boolean", "deduction")
@@ -121,6 +122,8 @@ def _check_rule(rule: Any, path: str, errs: _Errors) -> None:
         errs.add(path, f"scoring rule {rule!r} is not one of {', '.join(RULES)}", "write scoring: {rule: linear, worst: …, best: …} or another rule")
         return
     kind = rule["rule"]
+    if rule.get("direction", "higher") not in ("higher", "lower"):
+        errs.add(path, f"scoring direction {rule['direction']!r} is unknown", "use direction: higher or lower (or leave it out)")
     need = {"linear": ("worst", "best"), "target": ("target",), "deduction": ("per", "points", "max"), "banded": ("bands",), "boolean": ()}[kind]
     for key in need:
         if key not in rule:
@@ -246,9 +249,11 @@ def _stages(raw: Any, errs: _Errors, scale: float) -> tuple[list[Stage], str]:
 
 def parse_pack(data: Any, source: str, measures: set[str] | None = None, text: str = "") -> Pack:
     """Validate a parsed pack document; raise PackError listing every problem with file and node path."""
+    shape = shape_errors(data, source)
+    if shape:
+        raise PackError(f"{source}: {len(shape)} problem(s) in the pack's structure", details=shape,
+                        fix="correct each listed key (see docs/writing-a-pack.md) and run `chengyun packs validate FILE` again")
     errs = _Errors(source)
-    if not isinstance(data, dict):
-        raise PackError(f"{source} is not a pack", details=[f"{source}: /: top level must be a mapping"], fix="see docs/writing-a-pack.md")
     for key in ("id", "version", "title", "nodes"):
         if not data.get(key):
             errs.add(f"/{key}", f"{key} is missing", f"add {key}: at the top of the file")
@@ -277,10 +282,26 @@ def parse_pack(data: Any, source: str, measures: set[str] | None = None, text: s
 
 
 def load_pack_file(path: Path, measures: set[str] | None = None) -> Pack:
-    """Read and validate one pack file."""
-    text = Path(path).read_text(encoding="utf-8")
+    """Read and validate one pack file; any unreadable or malformed file is a PackError, never a crash."""
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise PackError(f"{path} cannot be read: {exc.strerror or exc}", fix="check the path and its permissions") from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PackError(f"{path} is not UTF-8 text", details=[f"{path}: byte {exc.start}: {raw[exc.start:exc.start + 4]!r} is not UTF-8"],
+                        fix="save the file as UTF-8 (GBK and other encodings are not read)") from exc
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise PackError(f"{path} is not valid YAML", details=[f"{path}: {exc}"], fix="fix the YAML syntax at the line shown") from exc
+    except RecursionError as exc:
+        raise PackError(f"{path} is not valid YAML", details=[f"{path}: the text nests lists or mappings too deeply to read"],
+                        fix="flatten the nesting; a pack needs only a few levels") from exc
+    except (ValueError, OverflowError) as exc:
+        # PyYAML builds dates and numbers with Python's constructors (2025-02-30 raises ValueError) and composes
+        # nested collections recursively; both are problems of the text, not of the program.
+        raise PackError(f"{path} is not valid YAML", details=[f"{path}: {type(exc).__name__}: {exc}"],
+                        fix="fix the value or nesting the message names (quote dates meant as text)") from exc
     return parse_pack(data, str(path), measures, text)
