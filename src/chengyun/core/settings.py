@@ -37,8 +37,21 @@ class Settings(BaseSettings):
     )
     session_hours: float = Field(12, gt=0, description="lifetime of a console login session, in hours")
     access_token_hours: float = Field(8, gt=0, description="lifetime of a token from POST /api/v1/auth/token")
-    login_max_failures: int = Field(5, ge=1, description="failed logins in a row before an account is locked")
-    login_lockout_minutes: float = Field(15, gt=0, description="how long a locked account stays locked")
+    token_max_days: int = Field(
+        90, ge=1, le=3650, description="longest life of a machine token a logged-in user makes for themself "
+        "(POST /api/v1/tokens); `chengyun tokens create` on the server is not bound by it"
+    )
+    login_max_failures: int = Field(
+        5, ge=1, description="failed logins in a row for one user name from one client address before that pair "
+        "has to wait (30 s, doubling with each further failure); no account is ever locked"
+    )
+    login_lockout_minutes: float = Field(
+        15, gt=0, description="longest wait for one user name from one client address after repeated failures"
+    )
+    forwarded_allow_ips: str = Field(
+        "", description="comma-separated addresses or networks of reverse proxies whose X-Forwarded-For and "
+        "X-Forwarded-Proto are believed; empty: none, the client address is the connection's"
+    )
     cookie_secure: bool = Field(False, description="mark the session cookie Secure (set it behind HTTPS)")
     case_tick_minutes: float = Field(
         5, ge=0, description="how often the server runs the case SLA tick (breaches, escalation); 0: never "
