@@ -114,10 +114,10 @@ def test_password_reset_ends_every_session_and_token(cli_ws: Settings) -> None:
         assert all(service.resolve_token(s, t) is not None for t in held)
     out = run_cli(cli_ws, "users", "password", "bob")
     assert out.exit_code == 0, out.output
-    assert "revoked" in out.stderr
     new = out.stdout.strip()
     with session_scope(cli_ws) as s:
         assert [service.resolve_token(s, t) for t in held] == [None, None, None]
+    assert "revoked" in out.stderr
     listed = json.loads(run_cli(cli_ws, "tokens", "list", "--user", "bob", "--json").stdout)
     assert len(listed) == 3 and all(t["revoked_at"] is not None for t in listed)
     assert logs_in(cli_ws, "bob", PASSWORD) == "bad-credentials"

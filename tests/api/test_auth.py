@@ -490,3 +490,17 @@ def test_a_forged_forwarded_for_does_not_escape_the_address_throttle(anon: TestC
     r = anon.post("/api/v1/auth/token", data={"username": ADMIN, "password": PASSWORD},
                   headers={"X-Forwarded-For": "198.51.100.200"})
     assert r.status_code == 429 and "testclient" in r.json()["error"]["message"]
+
+
+def test_a_password_typed_as_the_name_is_not_in_the_audit_trail(anon: TestClient, city: Settings) -> None:
+    from chengyun.accounts.models import AuditEntry
+
+    typed = "Xq7-harbour-2031"  # the user's password, typed into the name field by mistake
+    for attempt in ("", "second try"):
+        assert _token(anon, typed, attempt).status_code == 401
+    with session_scope(city) as s:
+        rows = list(s.scalars(select(AuditEntry).where(AuditEntry.action == "login")))
+    assert len(rows) == 2 and rows[0].actor == rows[1].actor  # the same name, the same hash: attempts still show
+    assert re.fullmatch(r"unknown:h:[0-9a-f]{16}", rows[0].actor)
+    for row in rows:
+        assert "harbour" not in repr((row.actor, row.target_id, row.detail))
