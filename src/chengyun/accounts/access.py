@@ -114,7 +114,7 @@ def csrf_ok(expected: str | None, given: str | None) -> bool:
     return bool(expected and given) and hmac.compare_digest(str(expected), str(given))
 
 
-# ---- failed-login throttles ------------------------------------------------------------------------------
+# ---- failed-login throttles ----------------------------------------------------------------------------------
 
 
 @dataclass
