@@ -175,3 +175,17 @@ def test_served_app_believes_no_forwarded_for_from_loopback_by_default(tmp_path:
     with session_scope(settings) as s:
         clients = list(s.scalars(select(AuditEntry.client).where(AuditEntry.action == "login")))
     assert clients == ["127.0.0.1"]
+
+
+@pytest.mark.parametrize("value", ["10.0.0.999", "proxy.internal", "10.0.0.5,,10.0.1.0/33"])
+def test_a_misspelt_proxy_address_is_refused_naming_the_setting(tmp_path: Path, value: str) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError) as err:
+        Settings(workspace=tmp_path / "ws", forwarded_allow_ips=value)
+    assert "CHENGYUN_FORWARDED_ALLOW_IPS" in str(err.value) and "10.0.0.0/24" in str(err.value)
+
+
+def test_proxy_addresses_and_networks_are_accepted(tmp_path: Path) -> None:
+    for value in ("", "127.0.0.1", "10.0.0.5, 10.0.1.0/24", "::1,fd00::/8", "*"):
+        assert Settings(workspace=tmp_path / "ws", forwarded_allow_ips=value).forwarded_allow_ips == value

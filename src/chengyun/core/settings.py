@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SECRET_FILE = "secret.key"
@@ -69,6 +69,23 @@ class Settings(BaseSettings):
         2.0, gt=0, description="how long accepted telemetry may wait in the write-ahead log before it is moved "
         "into the lake (it is durable either way)"
     )
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxies(cls, value: str) -> str:
+        """Every entry an address or a network: a typo would otherwise match nobody, without a word."""
+        import ipaddress
+
+        for item in (part.strip() for part in value.split(",")):
+            if not item or item == "*":
+                continue
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"CHENGYUN_FORWARDED_ALLOW_IPS: {item!r} is not an address or a network; use e.g. "
+                                 "10.0.0.5 or 10.0.0.0/24, comma-separated (the reverse proxies' own addresses)"
+                                 ) from None
+        return value
 
     @model_validator(mode="after")
     def _defaults(self) -> Settings:
