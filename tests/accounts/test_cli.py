@@ -35,7 +35,7 @@ def cli_ws(tmp_path: Path) -> Settings:
 def logs_in(settings: Settings, name: str, password: str) -> str | None:
     """None when the password logs in, else the reason it does not."""
     with session_scope(settings) as s:
-        result = service.check_login(s, name, password, max_failures=5, lockout=timedelta(minutes=15))
+        result = service.check_login(s, name, password, key="test-key")
         return None if result.user is not None else result.reason
 
 
@@ -102,16 +102,24 @@ def test_disable_stops_logins_and_tokens(cli_ws: Settings) -> None:
     assert json.loads(run_cli(cli_ws, "tokens", "list", "--json").stdout)[0]["revoked_at"] is not None
 
 
-def test_password_resets_and_unlocks(cli_ws: Settings) -> None:
+def test_password_reset_ends_every_session_and_token(cli_ws: Settings) -> None:
     run_cli(cli_ws, "users", "add", "bob", "--role", "operator", "--unit", CITY, "--password-stdin", stdin=PASSWORD)
-    for _ in range(5):
-        logs_in(cli_ws, "bob", "a wrong password")
-    assert users(cli_ws)["bob"]["locked"] is True
-    assert logs_in(cli_ws, "bob", PASSWORD) == "locked"
+    machine = run_cli(cli_ws, "tokens", "create", "--user", "bob", "--expires-days", "0").stdout.strip()
+    with session_scope(cli_ws) as s:  # a console session and an access token, as the two logins issue them
+        user = service.get_user(s, "bob")
+        held = [service.issue_token(s, user, kind=kind, lifetime=timedelta(hours=8))[1] for kind in ("session",
+                                                                                                    "access")]
+    held.append(machine)
+    with session_scope(cli_ws) as s:
+        assert all(service.resolve_token(s, t) is not None for t in held)
     out = run_cli(cli_ws, "users", "password", "bob")
     assert out.exit_code == 0, out.output
     new = out.stdout.strip()
-    assert users(cli_ws)["bob"]["locked"] is False
+    with session_scope(cli_ws) as s:
+        assert [service.resolve_token(s, t) for t in held] == [None, None, None]
+    assert "revoked" in out.stderr
+    listed = json.loads(run_cli(cli_ws, "tokens", "list", "--user", "bob", "--json").stdout)
+    assert len(listed) == 3 and all(t["revoked_at"] is not None for t in listed)
     assert logs_in(cli_ws, "bob", PASSWORD) == "bad-credentials"
     assert logs_in(cli_ws, "bob", new) is None
     assert run_cli(cli_ws, "users", "password", "bob", "--password-stdin", stdin="chosen by bob\n").stdout == ""
@@ -163,7 +171,7 @@ def test_cli_writes_are_audited_as_the_cli(cli_ws: Settings) -> None:
     [
         (["users", "add", "carol", "--role", "mayor", "--unit", CITY], "unknown role 'mayor'"),
         (["users", "add", "carol", "--role", "admin", "--unit", "c9"], "tenant 'c9' does not exist"),
-        (["users", "add", "bob", "--role", "admin", "--unit", CITY], "user 'bob' exists"),
+        (["users", "add", "bob", "--role", "admin", "--unit", CITY], "the user name 'bob' is taken"),
         (["users", "add", "[/x]", "--role", "admin", "--unit", CITY], "user name '[/x]' is not allowed"),
         (["tokens", "create", "--user", "nobody"], "no user 'nobody'"),
         (["tokens", "revoke", "0123456789abcdef"], "no token '0123456789abcdef'"),

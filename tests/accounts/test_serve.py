@@ -124,3 +124,68 @@ def test_serve_on_loopback_starts_without_a_secret(tmp_path: Path, monkeypatch: 
     server.serve(workspace=tmp_path / "ws", port=8124)
     assert calls and calls[0]["host"] == "127.0.0.1"
     assert (tmp_path / "ws" / "secret.key").stat().st_mode & 0o777 == 0o600  # generated for this workspace only
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_served_app_believes_no_forwarded_for_from_loopback_by_default(tmp_path: Path) -> None:
+    """uvicorn on its own believes X-Forwarded-For from 127.0.0.1: anyone on the machine (or a local proxy that
+    passes the header through) could pick the address the throttles and the audit trail see."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+    from sqlalchemy import select
+
+    from chengyun.accounts.models import AuditEntry
+    from chengyun.core.db import session_scope
+
+    settings = Settings(workspace=tmp_path / "ws")
+    port = _free_port()
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env.pop("CHENGYUN_FORWARDED_ALLOW_IPS", None)
+    env.pop("FORWARDED_ALLOW_IPS", None)  # uvicorn's own variable: not what decides
+    code = f"from chengyun.api.server import serve; serve(workspace={str(settings.workspace)!r}, port={port})"
+    server = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                r = httpx.post(f"http://127.0.0.1:{port}/api/v1/auth/token",
+                               data={"username": "someone", "password": "wrong password"},
+                               headers={"X-Forwarded-For": "203.0.113.7"}, timeout=5)
+                break
+            except httpx.TransportError:
+                assert server.poll() is None and time.monotonic() < deadline, "the server did not start"
+                time.sleep(0.3)
+        assert r.status_code == 401
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    with session_scope(settings) as s:
+        clients = list(s.scalars(select(AuditEntry.client).where(AuditEntry.action == "login")))
+    assert clients == ["127.0.0.1"]
+
+
+@pytest.mark.parametrize("value", ["10.0.0.999", "proxy.internal", "10.0.0.5,,10.0.1.0/33"])
+def test_a_misspelt_proxy_address_is_refused_naming_the_setting(tmp_path: Path, value: str) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError) as err:
+        Settings(workspace=tmp_path / "ws", forwarded_allow_ips=value)
+    assert "CHENGYUN_FORWARDED_ALLOW_IPS" in str(err.value) and "10.0.0.0/24" in str(err.value)
+
+
+def test_proxy_addresses_and_networks_are_accepted(tmp_path: Path) -> None:
+    for value in ("", "127.0.0.1", "10.0.0.5, 10.0.1.0/24", "::1,fd00::/8", "*"):
+        assert Settings(workspace=tmp_path / "ws", forwarded_allow_ips=value).forwarded_allow_ips == value

@@ -1,8 +1,11 @@
-"""Passwords, lock-out, tokens and the login throttle, on SQLite and PostgreSQL."""
+"""Passwords, tokens and the login throttles, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 import hashlib
+import hmac
+import statistics
+import time
 from datetime import timedelta
 from types import SimpleNamespace
 
@@ -11,15 +14,15 @@ from argon2 import PasswordHasher
 from sqlalchemy import select
 
 from chengyun.accounts import access, service
-from chengyun.accounts.access import Throttle, password_login
+from chengyun.accounts.access import LoginThrottle, Throttle, password_login
 from chengyun.accounts.models import AuditEntry, Token, User
 from chengyun.core.db import session_scope, utcnow
 from chengyun.core.errors import Conflict, InvalidInput, NotFound, TooManyRequests, Unauthorized
 from chengyun.core.settings import Settings
-from tests.accounts.conftest import CITY
+from tests.accounts.conftest import CITY, PRODUCTION_DUMMY_HASH
 
 PASSWORD = "correct horse battery"
-LOCKOUT = timedelta(minutes=15)
+KEY = "k" * 40  # the secret key the login checks are given
 
 
 def add(settings: Settings, name: str = "alice", role: str = "operator", unit: str = CITY,
@@ -29,9 +32,14 @@ def add(settings: Settings, name: str = "alice", role: str = "operator", unit: s
     return generated
 
 
-def login(settings: Settings, name: str, password: str, max_failures: int = 3) -> service.LoginResult:
+def login(settings: Settings, name: str, password: str) -> service.LoginResult:
     with session_scope(settings) as s:
-        return service.check_login(s, name, password, max_failures=max_failures, lockout=LOCKOUT)
+        return service.check_login(s, name, password, key=KEY)
+
+
+def keyed(name: str) -> str:
+    """The audit actor of an unknown name, worked out here from its definition: HMAC-SHA-256 under the key."""
+    return "unknown:h:" + hmac.new(KEY.encode(), b"login-name:" + name.encode(), "sha256").hexdigest()[:16]
 
 
 def user_row(settings: Settings, name: str) -> User:
@@ -51,7 +59,7 @@ def set_user(settings: Settings, name: str, **values: object) -> None:
 
 def test_the_production_hasher_is_argon2id_with_rfc9106_parameters() -> None:
     # the dummy hash is made at import with the module's own hasher, before any test replaces it
-    assert service._DUMMY_HASH.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    assert PRODUCTION_DUMMY_HASH.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
 
 
 def test_stored_password_is_an_argon2id_hash_of_it(city: Settings) -> None:
@@ -89,33 +97,43 @@ def test_wrong_password_counts_failures_and_the_right_one_resets_them(city: Sett
     assert row.failed_logins == 0 and row.last_login_at is not None
 
 
-def test_account_locks_after_max_failures_and_refuses_the_right_password(city: Settings) -> None:
+def test_no_number_of_failures_locks_the_account(city: Settings) -> None:
     add(city)
-    before = utcnow()
-    results = [login(city, "alice", f"wrong password {i}", max_failures=3) for i in range(3)]
-    after = utcnow()
-    assert [r.reason for r in results] == ["bad-credentials", "bad-credentials", "locked"]
-    locked_until = user_row(city, "alice").locked_until
-    assert locked_until is not None and before + LOCKOUT <= locked_until <= after + LOCKOUT
-    refused = login(city, "alice", PASSWORD, max_failures=3)
-    assert (refused.user, refused.reason, refused.locked_until) == (None, "locked", locked_until)
-    set_user(city, "alice", locked_until=utcnow() - timedelta(seconds=1))  # the lock-out has passed
-    assert login(city, "alice", PASSWORD, max_failures=3).user is not None
+    results = [login(city, "alice", f"wrong password {i}") for i in range(12)]
+    assert {r.reason for r in results} == {"bad-credentials"}
+    assert user_row(city, "alice").failed_logins == 12  # counted for administrators, and nothing more
+    assert login(city, "alice", PASSWORD).user is not None
     row = user_row(city, "alice")
     assert row.locked_until is None and row.failed_logins == 0
 
 
 def test_login_attempts_are_audited_with_their_outcome(city: Settings) -> None:
     add(city)
-    login(city, "alice", "wrong password!", max_failures=2)
-    login(city, "alice", "wrong password!", max_failures=2)
-    login(city, "alice", PASSWORD, max_failures=2)  # locked
+    login(city, "alice", "wrong password!")
+    login(city, "alice", PASSWORD)
     login(city, "nobody", PASSWORD)
     with session_scope(city) as s:
         rows = [(e.actor, e.outcome, (e.detail or {}).get("reason"))
                 for e in s.scalars(select(AuditEntry).where(AuditEntry.action == "login").order_by(AuditEntry.seq))]
-    assert rows == [("alice", "failed", "bad-credentials"), ("alice", "failed", "bad-credentials"),
-                    ("alice", "denied", "locked"), ("unknown:nobody", "failed", "bad-credentials")]
+    assert rows == [("alice", "failed", "bad-credentials"), ("alice", "ok", None),
+                    (keyed("nobody"), "failed", "bad-credentials")]
+
+
+def test_a_password_typed_as_the_user_name_is_never_stored(city: Settings) -> None:
+    typed = "Tr0ub4dor&3-secret"  # a password typed into the name field (it is even a valid user name)
+    for _ in range(2):
+        assert login(city, typed, "").reason == "bad-credentials"
+    assert login(city, "Tr0ub4dor&3-other", "").reason == "bad-credentials"
+    with session_scope(city) as s:
+        rows = list(s.scalars(select(AuditEntry).where(AuditEntry.action == "login").order_by(AuditEntry.seq)))
+    actors = [e.actor for e in rows]
+    assert actors[0] == actors[1] == keyed(typed) and actors[2] == keyed("Tr0ub4dor&3-other") != actors[0]
+    for e in rows:  # nowhere in the entry: not the actor, the target, the detail
+        assert "Tr0ub4dor" not in repr((e.actor, e.target_id, e.detail, e.client))
+    with session_scope(city) as s:  # an unknown name under another key hashes differently
+        service.check_login(s, typed, "", key="another key, another city")
+        other = s.scalars(select(AuditEntry.actor).order_by(AuditEntry.seq.desc())).first()
+    assert other is not None and other.startswith("unknown:h:") and other != keyed(typed)
 
 
 def test_disabled_user_is_refused_with_the_right_password(city: Settings) -> None:
@@ -126,13 +144,24 @@ def test_disabled_user_is_refused_with_the_right_password(city: Settings) -> Non
     assert (result.user, result.reason) == (None, "disabled")
 
 
-def test_set_password_replaces_the_old_one_and_unlocks(city: Settings) -> None:
+def test_set_password_replaces_the_old_one_and_revokes_every_token(city: Settings) -> None:
     add(city)
-    set_user(city, "alice", locked_until=utcnow() + timedelta(hours=1), failed_logins=2)
+    add(city, name="bob")
+    with session_scope(city) as s:
+        alice, bob = service.get_user(s, "alice"), service.get_user(s, "bob")
+        held = [service.issue_token(s, alice, kind=k, lifetime=timedelta(hours=8))[1] for k in ("session", "access")]
+        bobs = service.issue_token(s, bob, kind="session", lifetime=timedelta(hours=8))[1]
+    held.append(make_token(city, days=None)[1])
+    assert [resolve(city, t) for t in held] == ["alice"] * 3
     with session_scope(city) as s:
         service.set_password(s, "alice", "a brand new password")
+    assert [resolve(city, t) for t in held] == [None, None, None]
+    assert resolve(city, bobs) == "bob"  # only hers
     assert login(city, "alice", PASSWORD).reason == "bad-credentials"
     assert login(city, "alice", "a brand new password").user is not None
+    with session_scope(city) as s:
+        entry = s.scalars(select(AuditEntry).where(AuditEntry.action == "user.password")).one()
+    assert entry.detail == {"tokens_revoked": 3}
 
 
 def test_a_hash_with_old_parameters_is_upgraded_at_login(city: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -152,8 +181,54 @@ def test_user_names_roles_units_and_duplicates_are_checked(city: Settings) -> No
     with pytest.raises(NotFound):
         add(city, unit="c9")
     add(city)
-    with pytest.raises(Conflict):
+    with pytest.raises(Conflict) as err:
         add(city, role="admin")
+    assert err.value.message == "the user name 'alice' is taken"
+
+
+class CountingHasher(PasswordHasher):
+    """The real argon2id hasher, counting its verifications."""
+
+    def __init__(self, **kwargs: int) -> None:
+        super().__init__(**kwargs)
+        self.verified = 0
+
+    def verify(self, hash: str | bytes, password: str | bytes) -> bool:  # noqa: A002 (argon2's own name)
+        self.verified += 1
+        return super().verify(hash, password)
+
+
+def test_every_login_path_verifies_exactly_one_hash(city: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    add(city)
+    add(city, name="bob")
+    with session_scope(city) as s:
+        service.disable_user(s, "bob")
+    counting = CountingHasher(time_cost=1, memory_cost=8, parallelism=1)
+    monkeypatch.setattr(service, "HASHER", counting)
+    monkeypatch.setattr(service, "_DUMMY_HASH", counting.hash("timing-equaliser"))
+    counting.verified = 0
+    cases = [("alice", PASSWORD, None), ("alice", "wrong password", "bad-credentials"),
+             ("nobody", PASSWORD, "bad-credentials"), ("not a name", PASSWORD, "bad-credentials"),
+             ("", "", "bad-credentials"), ("bob", PASSWORD, "disabled")]
+    for name, password, reason in cases:
+        before = counting.verified
+        assert login(city, name, password).reason == reason, name
+        assert counting.verified - before == 1, name
+
+
+def test_unknown_and_known_names_take_comparable_time(city: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    production = PasswordHasher()  # the real cost (64 MiB, 3 passes): the dummy hash must cost what a real one does
+    monkeypatch.setattr(service, "HASHER", production)
+    monkeypatch.setattr(service, "_DUMMY_HASH", production.hash("timing-equaliser"))
+    add(city)
+    times: dict[str, list[float]] = {"known": [], "unknown": []}
+    for _ in range(3):
+        for label, name in (("known", "alice"), ("unknown", "nobody")):
+            started = time.perf_counter()
+            assert login(city, name, "wrong password").reason == "bad-credentials"
+            times[label].append(time.perf_counter() - started)
+    known, unknown = statistics.median(times["known"]), statistics.median(times["unknown"])
+    assert 1 / 3 < unknown / known < 3, times  # generous: a busy machine must not make it flaky
 
 
 # ---- tokens -------------------------------------------------------------------------------------------------
@@ -241,18 +316,18 @@ def test_throttle_blocks_a_client_after_its_limit_until_the_window_passes(monkey
 def test_password_login_is_throttled_even_with_the_right_password(city: Settings) -> None:
     add(city)
     settings = city.model_copy(update={"login_max_failures": 100})
-    throttle = Throttle(limit=2, window=300)
-    for _ in range(2):
+    throttle = LoginThrottle(per_client=Throttle(limit=2, window=300))
+    for name in ("alice", "somebody"):  # the per-address limit counts failures whatever the name
         with session_scope(city) as s:
-            failed = password_login(s, settings, throttle, client="10.0.0.9", name="alice", password="nope nope nope",
-                                    kind="access")
+            failed = password_login(s, settings, throttle, client="10.0.0.9", name=name, password="nope nope nope",
+                                    kind="access", key=KEY)
         assert isinstance(failed, Unauthorized)
     with session_scope(city) as s:
         blocked = password_login(s, settings, throttle, client="10.0.0.9", name="alice", password=PASSWORD,
-                                 kind="access")
+                                 kind="access", key=KEY)
         assert isinstance(blocked, TooManyRequests) and blocked.retry_after > 0
         elsewhere = password_login(s, settings, throttle, client="10.0.0.10", name="alice", password=PASSWORD,
-                                   kind="access")
+                                   kind="access", key=KEY)
     assert not isinstance(elsewhere, Exception)
     user, row, token = elsewhere
     assert user.name == "alice" and row.kind == "access"
@@ -260,14 +335,51 @@ def test_password_login_is_throttled_even_with_the_right_password(city: Settings
     assert resolve(city, token) == "alice"
 
 
-def test_locked_account_answers_too_many_requests(city: Settings) -> None:
+def _attempt(settings: Settings, throttle: LoginThrottle, client: str, name: str, password: str) -> object:
+    with session_scope(settings) as s:
+        return password_login(s, settings, throttle, client=client, name=name, password=password, kind="session",
+                              key=KEY)
+
+
+def test_failures_for_one_name_from_one_address_back_off_and_lock_nothing(
+    city: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
     add(city)
-    settings = city.model_copy(update={"login_max_failures": 2, "login_lockout_minutes": 10})
-    throttle = Throttle(limit=100)
-    answers = []
-    for _ in range(2):
-        with session_scope(city) as s:
-            answers.append(password_login(s, settings, throttle, client="c", name="alice", password="bad password",
-                                          kind="session"))
-    assert isinstance(answers[0], Unauthorized)
-    assert isinstance(answers[1], TooManyRequests) and 590 <= answers[1].retry_after <= 600
+    clock = SimpleNamespace(now=1000.0)
+    monkeypatch.setattr(access, "time", SimpleNamespace(monotonic=lambda: clock.now))
+    settings = city.model_copy(update={"login_max_failures": 2, "login_lockout_minutes": 2})
+    throttle = LoginThrottle(per_client=Throttle(limit=1000))
+    pair = ("10.0.0.7", service.unknown_actor(KEY, "alice"))
+    waits = []
+    for _ in range(5):  # 2 free failures, then 30 s, 60 s, 120 s (the longest: 2 min), 120 s
+        assert isinstance(_attempt(settings, throttle, "10.0.0.7", "alice", "bad password"), Unauthorized)
+        waits.append(throttle.retry_after(*pair, free=2, longest=120))
+        clock.now += waits[-1] - 1
+        if waits[-1]:  # a second before the wait is over, even the right password is held back
+            held = _attempt(settings, throttle, "10.0.0.7", "alice", PASSWORD)
+            assert isinstance(held, TooManyRequests) and held.retry_after == 1
+        clock.now += 1
+    assert waits == [0, 30, 60, 120, 120]
+    clock.now -= 1  # the last wait is not over yet: the same name from another address, and another name, get in
+    assert not isinstance(_attempt(settings, throttle, "10.0.0.8", "alice", PASSWORD), Exception)
+    add(city, name="bob")
+    assert not isinstance(_attempt(settings, throttle, "10.0.0.7", "bob", PASSWORD), Exception)
+    assert user_row(city, "alice").locked_until is None
+    clock.now += 1
+    assert not isinstance(_attempt(settings, throttle, "10.0.0.7", "alice", PASSWORD), Exception)  # waited: in
+    assert throttle.retry_after(*pair, free=2, longest=120) == 0  # and the count starts again
+
+
+def test_a_held_back_name_answers_the_same_whether_it_exists_or_not(city: Settings) -> None:
+    add(city)
+    settings = city.model_copy(update={"login_max_failures": 3})
+    throttle = LoginThrottle(per_client=Throttle(limit=1000))
+    answers: dict[str, list[object]] = {}
+    for name in ("alice", "nobody-here"):
+        answers[name] = [_attempt(settings, throttle, "10.0.0.7", name, "bad password") for _ in range(5)]
+    shapes = {name: [(type(a).__name__, a.to_dict()["error"]["message"]) for a in got]  # type: ignore[attr-defined]
+              for name, got in answers.items()}
+    assert shapes["alice"] == shapes["nobody-here"]
+    assert [kind for kind, _ in shapes["alice"]] == ["Unauthorized"] * 3 + ["TooManyRequests"] * 2
+    for _, message in shapes["alice"] + shapes["nobody-here"]:
+        assert "alice" not in message and "nobody" not in message

@@ -67,6 +67,25 @@ def test_duplicate_user_is_409(city_client: TestClient) -> None:
     ]
 
 
+def test_a_name_taken_in_a_unit_the_caller_cannot_see_is_the_same_409(
+    district_admin: TestClient, city_client: TestClient, accounts_city: Settings
+) -> None:
+    make_user(accounts_city, "west-clerk", "operator", SIBLING)  # outside the district administrator's view
+    assert district_admin.get("/api/v1/users/west-clerk").status_code == 404
+    hidden = district_admin.post("/api/v1/users", json={"name": "west-clerk", "role": "citizen", "unit": TARGET})
+    assert district_admin.post("/api/v1/users",
+                               json={"name": "seen-one", "role": "citizen", "unit": TARGET}).status_code == 201
+    seen = district_admin.post("/api/v1/users", json={"name": "seen-one", "role": "citizen", "unit": CHILD})
+    assert hidden.status_code == seen.status_code == 409
+    assert hidden.json()["error"]["code"] == "conflict"
+    # the one error shape, word for word the answer for a name the caller can see: it tells no unit, no role
+    renamed = {k: v.replace("west-clerk", "seen-one") if isinstance(v, str) else v
+               for k, v in hidden.json()["error"].items()}
+    assert renamed == seen.json()["error"]
+    assert SIBLING not in hidden.text and "operator" not in hidden.text
+    assert city_client.get("/api/v1/users/west-clerk").json()["grants"] == [{"role": "operator", "unit": SIBLING}]
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [
@@ -154,6 +173,25 @@ def test_disable_revokes_and_blocks_login(city_client: TestClient, accounts_city
     assert city_client.get("/api/v1/auth/me", headers=bearer(token)).status_code == 401
     r = city_client.post("/api/v1/auth/token", data={"username": "leaver", "password": PASSWORD})
     assert r.status_code == 401
+
+
+def test_disable_ends_console_sessions_and_every_token(city_client: TestClient, accounts_city: Settings) -> None:
+    make_user(accounts_city, "leaver", "operator", TARGET)
+    with TestClient(city_client.app) as console:
+        page = console.get("/login")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert csrf
+        r = console.post("/login", data={"username": "leaver", "password": PASSWORD, "csrf": csrf.group(1)},
+                         follow_redirects=False)
+        assert r.status_code == 303 and console.get("/api/v1/auth/me").status_code == 200
+        access = login(city_client, "leaver")
+        machine = city_client.post("/api/v1/tokens", json={"name": "nightly"}, headers=bearer(access)).json()["token"]
+        assert city_client.post("/api/v1/users/leaver/disable").status_code == 200
+        assert console.get("/api/v1/auth/me").status_code == 401
+        for token in (access, machine):
+            assert city_client.get("/api/v1/auth/me", headers=bearer(token)).status_code == 401
+    listed = city_client.get("/api/v1/users/leaver").json()
+    assert listed["disabled"] is True
 
 
 def test_grant_and_revoke(city_client: TestClient, accounts_city: Settings) -> None:

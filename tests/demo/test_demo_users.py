@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-from datetime import timedelta
 
 from sqlalchemy import select
 from tests.conftest import DEMO_TODAY
@@ -47,7 +46,7 @@ def refused(settings: Settings, name: str, password: str) -> str | None:
     """None when the password logs in, else why not; nothing is committed (the demo workspace is shared)."""
     session = session_factory(settings)()
     try:
-        result = service.check_login(session, name, password, max_failures=5, lockout=timedelta(minutes=15))
+        result = service.check_login(session, name, password, key="test-key")
         return None if result.user is not None else result.reason
     finally:
         session.rollback()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import threading
 import time
 from collections import deque
@@ -16,8 +17,7 @@ from sqlalchemy.orm import Session
 
 from chengyun.accounts.models import Token, User
 from chengyun.accounts.policy import PERMISSIONS, ROLES
-from chengyun.accounts.service import check_login, grants_of, issue_token
-from chengyun.core.db import utcnow
+from chengyun.accounts.service import check_login, grants_of, issue_token, unknown_actor
 from chengyun.core.errors import Forbidden, NotFound, TooManyRequests, Unauthorized
 from chengyun.core.scoping import Scope
 from chengyun.core.settings import Settings
@@ -114,7 +114,7 @@ def csrf_ok(expected: str | None, given: str | None) -> bool:
     return bool(expected and given) and hmac.compare_digest(str(expected), str(given))
 
 
-# ---- failed-login throttle per client ------------------------------------------------------------------------
+# ---- failed-login throttles ----------------------------------------------------------------------------------
 
 
 @dataclass
@@ -142,31 +142,73 @@ class Throttle:
             self._hits.setdefault(client, deque()).append(time.monotonic())
 
 
-def password_login(
-    session: Session, settings: Settings, throttle: Throttle, *, client: str, name: str, password: str, kind: str,
-) -> tuple[User, Token, str] | TooManyRequests | Unauthorized:
-    """Check a password and issue a token of ``kind`` (session or access).
+@dataclass
+class LoginThrottle:
+    """Failed logins held back per client address and per (user name, client address) pair, in memory.
 
-    Returns the error instead of raising it, so that the caller commits the failure count and the audit entry
-    before answering.
+    Per address: ``per_client`` (at most 20 failures in 5 minutes). Per pair: the first
+    ``CHENGYUN_LOGIN_MAX_FAILURES`` failures in a row are free, then each further one doubles the wait before the
+    pair may try again, from 30 s up to ``CHENGYUN_LOGIN_LOCKOUT_MINUTES``. Nothing is locked on the account itself,
+    so guessing at ``admin`` from one address never keeps ``admin`` out from another, and the answer is the same
+    whether the name exists or not. Pairs are keyed by a hash of the name: nothing typed is kept.
     """
-    wait = throttle.retry_after(client)
+
+    per_client: Throttle = field(default_factory=Throttle)
+    first_wait: float = 30.0
+    forget_after: float = 24 * 3600.0
+    _pairs: dict[tuple[str, str], tuple[int, float]] = field(default_factory=dict)  # failures, last failure
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def retry_after(self, client: str, name_key: str, *, free: int, longest: float) -> int:
+        """Seconds until ``client`` may try again, for this name (0: now)."""
+        wait = self.per_client.retry_after(client)
+        with self._lock:
+            failures, last = self._pairs.get((name_key, client), (0, 0.0))
+        if failures >= free:
+            backoff = min(self.first_wait * 2 ** min(failures - free, 30), longest)
+            left = last + backoff - time.monotonic()
+            wait = max(wait, math.ceil(left) if left > 0 else 0)
+        return wait
+
+    def fail(self, client: str, name_key: str) -> None:
+        """Count a failure for the address and for the pair."""
+        self.per_client.fail(client)
+        now = time.monotonic()
+        with self._lock:
+            failures, _ = self._pairs.get((name_key, client), (0, 0.0))
+            self._pairs[(name_key, client)] = (failures + 1, now)
+            if len(self._pairs) > 10_000:  # forget pairs quiet for a day, so the table cannot grow without end
+                self._pairs = {k: v for k, v in self._pairs.items() if now - v[1] < self.forget_after}
+
+    def succeed(self, client: str, name_key: str) -> None:
+        """A good login clears the pair's failures."""
+        with self._lock:
+            self._pairs.pop((name_key, client), None)
+
+
+def password_login(
+    session: Session, settings: Settings, throttle: LoginThrottle, *, client: str, name: str, password: str,
+    kind: str, key: str,
+) -> tuple[User, Token, str] | TooManyRequests | Unauthorized:
+    """Check a password and issue a token of ``kind`` (session or access); ``key`` is the secret key.
+
+    Returns the error instead of raising it, so that the caller commits the audit entry before answering. Every
+    refusal reads the same for a known and an unknown name.
+    """
+    name_key = unknown_actor(key, name or "")
+    wait = throttle.retry_after(client, name_key, free=settings.login_max_failures,
+                                longest=settings.login_lockout_minutes * 60)
     if wait:
         return TooManyRequests(f"too many failed logins from {client}", retry_after=wait,
-                               fix=f"wait {wait} s and try again")
-    result = check_login(session, name, password, max_failures=settings.login_max_failures,
-                         lockout=timedelta(minutes=settings.login_lockout_minutes))
+                               fix=f"wait {wait} s and try again; an administrator can set a new password "
+                               "(`chengyun users password NAME`)")
+    result = check_login(session, name, password, key=key)
     if result.user is None:
-        throttle.fail(client)
-        if result.reason == "locked" and result.locked_until is not None:
-            wait = max(1, int((result.locked_until - utcnow()).total_seconds()))
-            return TooManyRequests(
-                f"account {name!r} is locked after {settings.login_max_failures} failed logins",
-                retry_after=wait, fix=f"wait {wait // 60 + 1} min, or ask an administrator to set a new password",
-            )
+        throttle.fail(client, name_key)
         return Unauthorized("wrong user name or password, or the account is disabled",
-                            fix="check both and try again; after repeated failures the account is locked for "
-                            f"{settings.login_lockout_minutes:g} min")
+                            fix="check both and try again; after repeated failures from one address the next "
+                            "attempt has to wait")
+    throttle.succeed(client, name_key)
     hours = settings.session_hours if kind == "session" else settings.access_token_hours
     row, token = issue_token(session, result.user, kind=kind, lifetime=timedelta(hours=hours))
     return result.user, row, token

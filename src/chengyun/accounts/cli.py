@@ -142,11 +142,11 @@ def users_revoke(name: NameArg, role: RoleOpt, unit: UnitOpt, workspace: Workspa
 
 @users_app.command("password")
 def users_password(name: NameArg, password_stdin: PasswordStdinOpt = False, workspace: WorkspaceOpt = None) -> None:
-    """Set a new password and unlock the account; prints a generated one unless --password-stdin gives it."""
+    """Set a new password and revoke every session and token; prints a generated one unless --password-stdin."""
     password = _stdin_password() if password_stdin else service.generate_password()
     with open_workspace(workspace) as (_s, session):
         service.set_password(session, name, password)
-    err_console.print(f"new password set for [bold]{name}[/]; the account is unlocked", highlight=False)
+    err_console.print(f"new password set for [bold]{name}[/]; its sessions and tokens are revoked", highlight=False)
     if not password_stdin:
         err_console.print("generated password (shown only now):")
         _print_secret(password)

@@ -68,7 +68,10 @@ class TokenCreate(BaseModel):
     """A machine token for the caller itself."""
 
     name: str | None = Field(None, max_length=200, description="what the token is for")
-    expires_days: int | None = Field(90, ge=1, le=3650, description="null: never expires")
+    expires_days: int | None = Field(
+        None, ge=1, le=3650,
+        description="days until it expires, at most CHENGYUN_TOKEN_MAX_DAYS (default 90); left out: that maximum",
+    )
 
 
 class TokenRead(BaseModel):

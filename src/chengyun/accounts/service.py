@@ -1,4 +1,4 @@
-"""Users, grants and tokens: create, list, disable, grant; password and token checks with lock-out.
+"""Users, grants and tokens: create, list, disable, grant; password and token checks.
 
 Passwords are stored as argon2id hashes. Tokens (console sessions, access tokens, machine API tokens) look like
 ``cy_<id>_<secret>``: the id is public (it names the token in lists and in ``tokens revoke``), the secret is
@@ -7,17 +7,17 @@ stored only as its SHA-256, which is enough for a random 256-bit secret and keep
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from chengyun.accounts import audit
@@ -25,6 +25,7 @@ from chengyun.accounts.models import Grant, Token, User
 from chengyun.accounts.policy import ROLES, check_role
 from chengyun.core.db import utcnow
 from chengyun.core.errors import Conflict, InvalidInput, NotFound
+from chengyun.core.scoping import unscoped
 from chengyun.tenancy.service import get_unit
 
 HASHER = PasswordHasher()  # argon2id, library defaults (RFC 9106 low-memory profile)
@@ -69,13 +70,19 @@ def add_user(
                            fix="use 2–64 letters, digits, '.', '_', '@' or '-', starting with a letter or digit")
     check_role(role)
     get_unit(session=session, unit_id=unit_id)
-    if session.scalar(select(User.id).where(User.name == name)) is not None:
-        raise Conflict(f"user {name!r} exists", fix=f"choose another name, or `chengyun users grant {name} …`")
+    taken = Conflict(f"the user name {name!r} is taken",
+                     fix="choose another name (user names are unique across every unit, also those you cannot see)")
+    with unscoped(session):  # names are unique city-wide: a user in a unit the caller cannot see takes it too
+        if session.scalar(select(User.id).where(User.name == name)) is not None:
+            raise taken
     chosen = password if password is not None else generate_password()
     generated = None if password is not None else chosen
     user = User(name=name, display_name=display_name, password_hash=HASHER.hash(_check_password(chosen)))
     session.add(user)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError:  # the same name created by a concurrent request since the check
+        raise taken from None
     session.add(Grant(user_id=user.id, role=role, unit_id=unit_id))
     session.flush()
     audit.record(session, "user.add", target_type="user", target_id=name, tenant_id=unit_id,
@@ -112,25 +119,32 @@ def revoke_grant(session: Session, *, name: str, role: str, unit_id: str) -> Non
                  detail={"role": role, "unit": unit_id})
 
 
+def _revoke_all(session: Session, user: User) -> int:
+    """Revoke every live session and token of ``user``; returns how many."""
+    now, count = utcnow(), 0
+    for t in session.scalars(select(Token).where(Token.user_id == user.id, Token.revoked_at.is_(None))):
+        t.revoked_at, count = now, count + 1
+    return count
+
+
 def disable_user(session: Session, name: str) -> User:
     """Disable ``name``: it can no longer log in, and its sessions and tokens are revoked."""
     user = get_user(session, name)
     user.disabled = True
-    now = utcnow()
-    for t in session.scalars(select(Token).where(Token.user_id == user.id, Token.revoked_at.is_(None))):
-        t.revoked_at = now
+    revoked = _revoke_all(session, user)
     session.flush()
-    audit.record(session, "user.disable", target_type="user", target_id=name)
+    audit.record(session, "user.disable", target_type="user", target_id=name, detail={"tokens_revoked": revoked})
     return user
 
 
 def set_password(session: Session, name: str, password: str) -> None:
-    """Replace ``name``'s password and unlock the account."""
+    """Replace ``name``'s password and revoke its sessions and tokens (whoever held them must log in anew)."""
     user = get_user(session, name)
     user.password_hash = HASHER.hash(_check_password(password))
     user.failed_logins, user.locked_until = 0, None
+    revoked = _revoke_all(session, user)
     session.flush()
-    audit.record(session, "user.password", target_type="user", target_id=name)
+    audit.record(session, "user.password", target_type="user", target_id=name, detail={"tokens_revoked": revoked})
 
 
 def grants_of(session: Session, user_id: int) -> list[Grant]:
@@ -170,10 +184,20 @@ def issue_token(
 
 
 def create_api_token(session: Session, *, name: str, expires_days: int | None = 90, label: str | None = None,
-                     ) -> tuple[Token, str]:
-    """A long-lived machine token for user ``name`` (``expires_days`` None: never expires)."""
+                     max_days: int | None = None) -> tuple[Token, str]:
+    """A long-lived machine token for user ``name`` (``expires_days`` None: never expires).
+
+    ``max_days`` bounds a token a logged-in user makes for themself (CHENGYUN_TOKEN_MAX_DAYS): a short login must
+    not turn into a credential that outlives it by years, or forever.
+    """
     if expires_days is not None and not 1 <= expires_days <= 3650:
         raise InvalidInput(f"expires-days: {expires_days} is out of range", fix="use 1 to 3650 days")
+    if max_days is not None and (expires_days is None or expires_days > max_days):
+        asked = "no expiry" if expires_days is None else f"{expires_days} days"
+        raise InvalidInput(f"expires_days: {asked} asked, but a token you make for yourself lasts at most "
+                           f"{max_days} days (CHENGYUN_TOKEN_MAX_DAYS)",
+                           fix=f"ask for 1 to {max_days} days, or leave expires_days out to get {max_days}; a "
+                           "longer-lived machine token is made on the server with `chengyun tokens create`")
     user = get_user(session, name)
     if user.disabled:
         raise Conflict(f"user {name!r} is disabled", fix="tokens can only be made for enabled users")
@@ -235,46 +259,41 @@ class LoginResult:
     """The outcome of a password check: the user when it succeeded, else why not."""
 
     user: User | None
-    reason: str | None = None  # bad-credentials | locked | disabled
-    locked_until: datetime | None = None
+    reason: str | None = None  # bad-credentials | disabled
 
 
-def check_login(session: Session, name: str, password: str, *, max_failures: int, lockout: timedelta
-                ) -> LoginResult:
-    """Check a password, count failures, lock after ``max_failures`` in a row, and audit the attempt.
+def unknown_actor(key: str, name: str) -> str:
+    """How the audit log names a login attempt for a name that is no user: a keyed hash, never the name as typed
+    (people type their password into the name field). The same name always gives the same hash."""
+    digest = hmac.new(key.encode(), f"login-name:{name}".encode(), hashlib.sha256).hexdigest()
+    return f"unknown:h:{digest[:16]}"
 
-    Commit the session even when the login fails: the failure count and the audit entry must persist.
+
+def check_login(session: Session, name: str, password: str, *, key: str) -> LoginResult:
+    """Check a password and audit the attempt (``key``: the secret key, for naming unknown names in the audit log).
+
+    Every attempt verifies exactly one argon2 hash (a dummy one for unknown names) and a failure says only
+    "bad-credentials", so neither the answer nor its timing tells which names exist. Throttling is the caller's
+    (``access.password_login``): there is no lock on the account that anyone could trigger.
     """
     user = session.scalar(select(User).where(User.name == name)) if NAME_RE.match(name or "") else None
-    now = utcnow()
-    if user is None:
-        with contextlib.suppress(VerificationError):  # same work as a real check: timing hides which names exist
-            HASHER.verify(_DUMMY_HASH, password or "x")
-        audit.record(session, "login", outcome="failed", actor=f"unknown:{(name or '')[:40]}",
-                     detail={"reason": "bad-credentials"})
-        return LoginResult(None, "bad-credentials")
-    if user.locked_until is not None and user.locked_until > now:
-        audit.record(session, "login", outcome="denied", actor=user.name, detail={"reason": "locked"})
-        return LoginResult(None, "locked", user.locked_until)
     try:
-        HASHER.verify(user.password_hash, password or "")
-        good = True
+        HASHER.verify(_DUMMY_HASH if user is None else user.password_hash, password or "")
+        good = user is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         good = False
-    if not good:
-        user.failed_logins += 1
-        locked = user.failed_logins >= max_failures
-        if locked:
-            user.locked_until, user.failed_logins = now + lockout, 0
-        audit.record(session, "login", outcome="failed", actor=user.name,
-                     detail={"reason": "bad-credentials", "locked": locked})
-        return LoginResult(None, "locked" if locked else "bad-credentials", user.locked_until if locked else None)
+    if user is None or not good:
+        if user is not None:
+            user.failed_logins += 1  # shown to administrators (`users list --json`); it locks nothing
+        actor = unknown_actor(key, name or "") if user is None else user.name
+        audit.record(session, "login", outcome="failed", actor=actor, detail={"reason": "bad-credentials"})
+        return LoginResult(None, "bad-credentials")
     if user.disabled:
         audit.record(session, "login", outcome="denied", actor=user.name, detail={"reason": "disabled"})
         return LoginResult(None, "disabled")
     if HASHER.check_needs_rehash(user.password_hash):
         user.password_hash = HASHER.hash(password)
-    user.failed_logins, user.locked_until, user.last_login_at = 0, None, now
+    user.failed_logins, user.locked_until, user.last_login_at = 0, None, utcnow()
     audit.record(session, "login", actor=user.name)
     return LoginResult(user)
 

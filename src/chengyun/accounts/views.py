@@ -64,9 +64,9 @@ def login_for_token(
 ) -> AccessToken:
     """OAuth2 password flow: a user name and password (form fields) for a bearer token."""
     result = password_login(session, settings, request.app.state.throttle, client=client_of(request),
-                            name=username, password=password, kind="access")
+                            name=username, password=password, kind="access", key=request.app.state.secret)
     if isinstance(result, Exception):
-        session.commit()  # keep the failure count and the audit entry
+        session.commit()  # keep the audit entry
         raise result
     _user, _row, token = result
     return AccessToken(access_token=token, expires_in=int(settings.access_token_hours * 3600))
@@ -106,11 +106,13 @@ def list_my_tokens(principal: PrincipalDep, session: SessionDep) -> list[TokenRe
 
 
 @auth_router.post("/tokens", status_code=status.HTTP_201_CREATED)
-def create_my_token(body: TokenCreate, principal: PrincipalDep, session: SessionDep) -> TokenCreated:
-    """A machine API token for the caller (the token is shown only in this answer)."""
+def create_my_token(body: TokenCreate, principal: PrincipalDep, session: SessionDep,
+                    settings: SettingsDep) -> TokenCreated:
+    """A machine API token for the caller, lasting at most CHENGYUN_TOKEN_MAX_DAYS (shown only in this answer)."""
     session.info["actor"] = principal.name
-    row, token = service.create_api_token(session, name=principal.name, expires_days=body.expires_days,
-                                          label=body.name)
+    days = body.expires_days if "expires_days" in body.model_fields_set else settings.token_max_days
+    row, token = service.create_api_token(session, name=principal.name, expires_days=days, label=body.name,
+                                          max_days=settings.token_max_days)
     return TokenCreated(id=row.id, token=token, expires_at=row.expires_at)
 
 

@@ -28,9 +28,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chengyun import __version__
-from chengyun.accounts.access import Throttle
+from chengyun.accounts.access import LoginThrottle
 from chengyun.accounts.views import audit_router, auth_router, users_router
-from chengyun.api.deps import commit_in_view
+from chengyun.api.deps import SESSION_COOKIE, commit_in_view
+from chengyun.api.docs import DOCS_ASSETS, add_docs
 from chengyun.api.limits import BodyLimit
 from chengyun.assets.alarm_views import router as alarms_router
 from chengyun.assets.alarms import alarm_listener
@@ -78,12 +79,19 @@ CSP = (
     "font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
     "frame-ancestors 'none'"
 )
-# Swagger UI is FastAPI's stock page: it loads its bundle from jsdelivr and starts with an inline script.
-DOCS_CSP = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: https://fastapi.tiangolo.com; "
-    "object-src 'none'; frame-ancestors 'none'"
-)
+# Answers to a logged-in request, and the answers that hand out credentials, are never stored by a browser or proxy.
+CREDENTIAL_PATHS = frozenset({"/api/v1/auth/token", "/login"})
+
+
+def _private(scope: Scope) -> bool:
+    """Whether the answer belongs to one caller: the request was logged in, sent credentials, or logs in."""
+    path = scope["path"]
+    if path.startswith("/static/"):
+        return False
+    if scope["state"].get("principal") is not None or path in CREDENTIAL_PATHS:
+        return True
+    headers = dict(scope.get("headers") or [])
+    return b"authorization" in headers or f"{SESSION_COOKIE}=".encode() in headers.get(b"cookie", b"")
 
 
 class SecurityHeaders:
@@ -99,7 +107,6 @@ class SecurityHeaders:
         incoming = dict(scope.get("headers") or []).get(REQUEST_ID.lower().encode(), b"").decode("latin-1")
         rid = incoming if _RID_RE.match(incoming) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = rid
-        csp = DOCS_CSP if scope["path"].startswith(API_DOCS) else CSP
         token = request_id_var.set(rid)
         started = time.perf_counter()
 
@@ -113,7 +120,9 @@ class SecurityHeaders:
                 headers.setdefault("X-Content-Type-Options", "nosniff")
                 headers.setdefault("X-Frame-Options", "DENY")
                 headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-                headers.setdefault("Content-Security-Policy", csp)
+                headers.setdefault("Content-Security-Policy", CSP)  # the docs page sets its own
+                if _private(scope):
+                    headers["Cache-Control"] = "no-store"
             await send(message)
 
         try:
@@ -294,16 +303,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         description="Sustained operation and continuous evaluation of a smart city (城市长效运营与评价).",
         openapi_url="/api/v1/openapi.json",
-        docs_url=API_DOCS,
+        docs_url=None,  # add_docs: the same page with local assets
         redoc_url=None,
         generate_unique_id_function=_operation_id,
     )
+    add_docs(app, docs_url=API_DOCS)
     app.state.settings = settings
     app.state.secret = settings.secret()
-    app.state.throttle = Throttle()
+    app.state.throttle = LoginThrottle()
     app.state.ingest = IngestHub(settings, listeners=[alarm_listener(settings)])  # alarm rules as data arrives
     app.add_middleware(BodyLimit, settings=settings)  # inside SecurityHeaders: a 413 gets the headers too
     app.add_middleware(SecurityHeaders)
+    if settings.forwarded_allow_ips:  # only the named proxies may say who the client is (`serve` turns uvicorn's off)
+        from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
     app.add_exception_handler(ChengyunError, error_response)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
@@ -316,7 +330,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                alarms_pages_router, pages_router)  # the console's catch-all pages last
     for router in routers:
         app.include_router(router)
-    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.mount("/static", StaticFiles(directory=STATIC, packages=[DOCS_ASSETS]), name="static")
     for route in app.routes:
         if isinstance(route, APIRoute):
             commit_in_view(route)

@@ -44,7 +44,8 @@ def _factory(request: Request) -> sessionmaker[Session]:
 
 
 def client_of(request: Request) -> str:
-    """The caller's address as the server sees it."""
+    """The caller's address: the connection's, or what a proxy named in CHENGYUN_FORWARDED_ALLOW_IPS says it is
+    (the app's own middleware decides; `chengyun serve` turns uvicorn's proxy-header handling off)."""
     return request.client.host if request.client else "unknown"
 
 

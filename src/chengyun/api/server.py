@@ -81,5 +81,9 @@ def serve(*, workspace: str | Path | None, host: str = "127.0.0.1", port: int = 
     check_bind(settings, host)
     if warning := privacy_warning(settings.workspace):
         log.warning(warning)
-    # the app writes its own access lines, with the request id and the user; uvicorn's would repeat them
-    uvicorn.run(create_app(settings), host=host, port=port, reload=False, log_level="info", access_log=False)
+    # the app writes its own access lines, with the request id and the user; uvicorn's would repeat them.
+    # Proxy headers: uvicorn believes X-Forwarded-For from 127.0.0.1 unless told otherwise, which would let anyone on
+    # this machine pick their address (the login throttle, the Open311 limit, the audit trail); the app believes
+    # them only from CHENGYUN_FORWARDED_ALLOW_IPS, so uvicorn's own handling is off and told to trust nobody.
+    uvicorn.run(create_app(settings), host=host, port=port, reload=False, log_level="info", access_log=False,
+                proxy_headers=False, forwarded_allow_ips="")

@@ -7,7 +7,7 @@ from datetime import date
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SECRET_FILE = "secret.key"
@@ -38,8 +38,21 @@ class Settings(BaseSettings):
     )
     session_hours: float = Field(12, gt=0, description="lifetime of a console login session, in hours")
     access_token_hours: float = Field(8, gt=0, description="lifetime of a token from POST /api/v1/auth/token")
-    login_max_failures: int = Field(5, ge=1, description="failed logins in a row before an account is locked")
-    login_lockout_minutes: float = Field(15, gt=0, description="how long a locked account stays locked")
+    token_max_days: int = Field(
+        90, ge=1, le=3650, description="longest life of a machine token a logged-in user makes for themself "
+        "(POST /api/v1/tokens); `chengyun tokens create` on the server is not bound by it"
+    )
+    login_max_failures: int = Field(
+        5, ge=1, description="failed logins in a row for one user name from one client address before that pair "
+        "has to wait (30 s, doubling with each further failure); no account is ever locked"
+    )
+    login_lockout_minutes: float = Field(
+        15, gt=0, description="longest wait for one user name from one client address after repeated failures"
+    )
+    forwarded_allow_ips: str = Field(
+        "", description="comma-separated addresses or networks of reverse proxies whose X-Forwarded-For and "
+        "X-Forwarded-Proto are believed; empty: none, the client address is the connection's"
+    )
     cookie_secure: bool = Field(False, description="mark the session cookie Secure (set it behind HTTPS)")
     case_tick_minutes: float = Field(
         5, ge=0, description="how often the server runs the case SLA tick (breaches, escalation); 0: never "
@@ -57,7 +70,6 @@ class Settings(BaseSettings):
         2.0, gt=0, description="how long accepted telemetry may wait in the write-ahead log before it is moved "
         "into the lake (it is durable either way)"
     )
-
     max_body_kb: int = Field(
         1024, ge=1, description="largest request body of the API and the console, in KiB (JSON, forms, YAML); "
         "larger bodies are refused with 413 before they are read"
@@ -73,6 +85,23 @@ class Settings(BaseSettings):
     ingest_earliest: date = Field(
         date(2000, 1, 1), description="readings dated before this day are put aside in the quarantine"
     )
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxies(cls, value: str) -> str:
+        """Every entry an address or a network: a typo would otherwise match nobody, without a word."""
+        import ipaddress
+
+        for item in (part.strip() for part in value.split(",")):
+            if not item or item == "*":
+                continue
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"CHENGYUN_FORWARDED_ALLOW_IPS: {item!r} is not an address or a network; use e.g. "
+                                 "10.0.0.5 or 10.0.0.0/24, comma-separated (the reverse proxies' own addresses)"
+                                 ) from None
+        return value
 
     @model_validator(mode="after")
     def _defaults(self) -> Settings:

@@ -408,9 +408,9 @@ def login_submit(
         err = Forbidden("the login form expired or came from another site", fix="reload the page and log in again")
         return _login_form(request, lang, next, err, 403, username)
     result = password_login(session, settings, request.app.state.throttle, client=client_of(request),
-                            name=username, password=password, kind="session")
+                            name=username, password=password, kind="session", key=request.app.state.secret)
     if isinstance(result, Exception):
-        session.commit()  # keep the failure count and the audit entry
+        session.commit()  # keep the audit entry
         response = _login_form(request, lang, next, result, result.status, username)
         if hasattr(result, "retry_after"):
             response.headers["Retry-After"] = str(result.retry_after)
