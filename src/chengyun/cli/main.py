@@ -108,6 +108,15 @@ def main() -> None:
         import click
         from sqlalchemy.orm.exc import StaleDataError
 
+        from pydantic import ValidationError
+
+        if isinstance(exc, ValidationError) and exc.title == "Settings":  # a CHENGYUN_ variable out of shape
+            for e in exc.errors():
+                where = "CHENGYUN_" + "_".join(str(p) for p in e["loc"]).upper()
+                err_console.print(f"[red]error:[/] setting {where}: {escape(e['msg'])}", highlight=False)
+            err_console.print("  [bold]fix:[/] correct the variable (see the settings table in README.md)",
+                              highlight=False)
+            sys.exit(1)
         if isinstance(exc, StaleDataError) or is_busy(exc):
             err_console.print("[red]error:[/] another writer changed or held the same records meanwhile; nothing "
                               "of this command was kept", highlight=False)
