@@ -21,17 +21,6 @@ from tests.cases.casebook import ROADS, build_city, new_case
 WRITERS = 20
 
 
-def _in_progress_case(ws: Settings) -> tuple[CaseDesk, str]:
-    desk = CaseDesk.for_settings(ws)
-    with session_scope(ws) as s:
-        build_city(s)
-    with session_scope(ws) as s:
-        case = new_case(s, desk)
-        transition(s, desk, case.id, "dispatch", department_id=ROADS)
-        transition(s, desk, case.id, "receive")
-        return desk, case.id
-
-
 def _race(ws: Settings, desk: CaseDesk, case_id: str, actions: list[tuple[str, dict[str, Any]]]) -> list[str]:
     """Run each action in its own thread and session, all released at once; each one's outcome."""
     gate = threading.Barrier(len(actions))
@@ -57,7 +46,7 @@ def _race(ws: Settings, desk: CaseDesk, case_id: str, actions: list[tuple[str, d
 
 
 def test_an_action_on_a_stale_read_is_refused_with_the_current_state(ws: Settings) -> None:
-    desk, case_id = _in_progress_case(ws)
+    desk, case_id = _fresh_in_progress(ws)
     with session_scope(ws) as stale:
         held = get_case(stale, case_id)  # read before the other writer (as a request holding the case)
         assert held.version == 3
@@ -73,7 +62,7 @@ def test_an_action_on_a_stale_read_is_refused_with_the_current_state(ws: Setting
 
 
 def test_20_concurrent_extensions_lose_nothing(ws: Settings) -> None:
-    desk, case_id = _in_progress_case(ws)
+    desk, case_id = _fresh_in_progress(ws)
     outcomes = _race(ws, desk, case_id, [("extend", {"hours": 1, "reason": f"第{i}次"}) for i in range(WRITERS)])
     kinds = Counter(o.split(":")[0] for o in outcomes)
     assert set(kinds) <= {"ok", "conflict"}, outcomes
@@ -99,9 +88,10 @@ def test_resolve_and_return_cannot_both_land(ws: Settings) -> None:
 
 
 def _fresh_in_progress(ws: Settings) -> tuple[CaseDesk, str]:
+    """A new case, dispatched and received (in progress), in the test city (built on first use)."""
     desk = CaseDesk.for_settings(ws)
     with session_scope(ws) as s:
-        if s.scalar(select(func.count()).select_from(Case)) == 0 and not _has_city(s):
+        if not _has_city(s):
             build_city(s)
     with session_scope(ws) as s:
         case = new_case(s, desk)
