@@ -7,7 +7,8 @@ Forms (the common 脱敏 forms of Chinese government systems):
 * ``resident-id`` 身份证号: the first 6 (the region) and the last 4 characters kept, ``110105********1234``;
 * ``phone`` 电话号码: the first 3 and the last 4 digits kept, ``138****5678``;
 * ``name`` 姓名: the first character (the surname) kept, ``张*``, ``张**``;
-* ``address`` 地址: kept up to the district (区/县) or street (街道/镇/乡) level, the rest starred;
+* ``address`` 地址: kept up to the district (区/县) or street (街道/镇/乡) level, the rest starred (an English
+  address loses its house number and street: ``****  Boston  MA  02113``);
 * ``email`` 电子邮箱: the first character of the mailbox and the domain, ``a***@example.cn``.
 
 A value too short or too irregular for its form is starred whole: masking never shows more than the form allows.
@@ -17,6 +18,7 @@ A value too short or too irregular for its form is starred whole: masking never 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Mapping
 from typing import Any
 
@@ -73,9 +75,18 @@ def _level_end(s: str, start: int, markers: tuple[str, ...]) -> int | None:
     return best
 
 
+# a house number and a street (``42 Cross St``): the part of an English address that finds the door
+EN_STREET = re.compile(r"^\s*\d+[A-Za-z]?(?:-\d+)?\s+[^,]*?\b(?:St|Ave|Rd|Blvd|Dr|Way|Pl|Ln|Ct|Ter|Pkwy|Sq|Hwy|"
+                       r"Street|Avenue|Road|Boulevard|Drive|Place|Lane|Court)\b\.?", re.IGNORECASE)
+
+
 def mask_address(s: str) -> str:
-    """The address up to its district or street (``临江市东区滨江街道****``); without Chinese levels all starred."""
+    """The address up to its district or street (``临江市东区滨江街道****``); an English one without its house
+    number and street (``****  Boston  MA  02113``); anything else starred whole."""
     s = s.strip()
+    street = EN_STREET.match(s)
+    if street:
+        return ADDRESS_REST + s[street.end():]
     kept = 0
     for markers in _LEVELS:
         end = _level_end(s, kept, markers)

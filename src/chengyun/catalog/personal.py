@@ -27,7 +27,7 @@ from typing import Any
 import pyarrow as pa
 
 from chengyun.accounts import audit
-from chengyun.catalog.masking import CLASSES
+from chengyun.catalog.masking import CLASSES, EN_STREET
 from chengyun.catalog.models import Dataset
 from chengyun.catalog.validators import check_mobile, check_resident_id
 from chengyun.core.db import utcnow
@@ -45,7 +45,7 @@ _VALUE_TESTS = (
     ("resident-id", lambda s: check_resident_id(s) is None),
     ("phone", lambda s: check_mobile(s) is None or _LANDLINE.fullmatch(s) is not None),
     ("email", lambda s: _EMAIL.fullmatch(s) is not None),
-    ("address", lambda s: len(s) <= 100 and _CN_ADDRESS.search(s) is not None),
+    ("address", lambda s: len(s) <= 100 and (_CN_ADDRESS.search(s) or EN_STREET.match(s)) is not None),
 )
 # column-name hints, in this order: 联系人电话 is a phone, 申请人地址 an address, before either is a name
 _HINTS = (
