@@ -115,12 +115,11 @@ def test_a_supervisors_console_page_holds_no_personal_value(world: World, reside
 
 
 def test_an_unpermitted_reveal_is_refused_and_reveals_nothing(world: World, residents: str) -> None:
-    for who in ("sup", "op-east", "auditor"):
+    for who in ("sup", "op-east", "op-west", "auditor"):
         r = world.post(who, f"/api/v1/datasets/{residents}/reveal", {"reason": REASON})
         assert r.status_code == 403, r.text
         assert_no_personal(r.text, who)
     assert reveals(world.settings, residents) == []
-    assert world.post("op-west", f"/api/v1/datasets/{residents}/reveal", {"reason": REASON}).status_code == 404
 
 
 def test_a_reveal_needs_a_reason(world: World, residents: str) -> None:

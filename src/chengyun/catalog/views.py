@@ -41,6 +41,7 @@ from chengyun.core.scoping import unscoped
 router = APIRouter(prefix="/api/v1", tags=["datasets 数据资源"])
 
 DatasetsRead = Annotated[Session, scoped("datasets.read")]
+DataReveal = Annotated[Session, scoped("data.reveal")]
 DatasetsWrite = Annotated[Session, scoped("datasets.write")]
 QualityRunSession = Annotated[Session, scoped("quality.run")]
 DatasetId = Annotated[str, Path(description="dataset id", max_length=64)]
@@ -171,7 +172,7 @@ def put_personal(dataset_id: DatasetId, column: Annotated[str, Path(max_length=2
 
 
 @router.post("/datasets/{dataset_id}/reveal")
-def reveal(dataset_id: DatasetId, body: RevealCreate, session: DatasetsRead) -> RevealRead:
+def reveal(dataset_id: DatasetId, body: RevealCreate, session: DataReveal) -> RevealRead:
     """The profile and the latest quality run with personal columns in clear (查看明文): needs ``data.reveal``
     on the dataset's unit and a reason; each reveal is an audit entry naming the columns and the reason."""
     ds = service.get_by_id(session, dataset_id)

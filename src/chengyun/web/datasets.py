@@ -39,6 +39,7 @@ from chengyun.web.pages import Lang, render
 
 router = APIRouter(include_in_schema=False)
 DatasetsRead = Annotated[Session, scoped("datasets.read")]
+DataReveal = Annotated[Session, scoped("data.reveal")]
 DatasetId = Annotated[str, Path(max_length=64)]
 SECTION = "data"  # the nav's 数据资源
 PAGE_SIZE = 25
@@ -288,7 +289,7 @@ def reveal_submit(
     dataset_id: DatasetId,
     request: Request,
     lang: Lang,
-    session: DatasetsRead,
+    session: DataReveal,
     reason: Annotated[str, Form(max_length=REASON_MAX)] = "",
 ) -> HTMLResponse:
     """The dataset's page with its personal columns in clear (查看明文), for ``data.reveal`` with a reason (the
