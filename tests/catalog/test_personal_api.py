@@ -242,3 +242,17 @@ def test_command_output_is_masked_and_the_cli_reveal_audited(world: World, resid
     assert len(entries) == before + 1 and entries[-1].actor.startswith("cli:")
     assert entries[-1].detail == {"columns": ["公民身份号码"], "reason": REASON}
     assert HEADER[0] in shown
+
+
+def test_load_notes_quote_no_personal_value(world: World, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHENGYUN_DATABASE_URL", world.settings.db_url)
+    landlines = [f"0571{8765430 + n}" for n in range(5)]  # digits with a leading zero: kept as text, with a note
+    src = tmp_path / "contacts.csv"
+    src.write_text("单位,联系电话\n" + "".join(f"单位{n},{v}\n" for n, v in enumerate(landlines)), encoding="utf-8")
+    out = _cli(world.settings, "datasets", "add", str(src), "--name", "contacts", "--tenant", EAST, "--json").output
+    assert "leading zeros such as '057****5430'" in out  # the note is there, its example masked
+    assert not [v for v in landlines if v in out]
+    page = TestClient(world.client.app, headers={"accept": "text/html"} | world.as_("sup"))
+    ds_id = re.search(r'"id": "(ds-[0-9a-f]+)"', out).group(1)  # type: ignore[union-attr]
+    body = page.get(f"/datasets/{ds_id}").text
+    assert not [v for v in landlines if v in body]

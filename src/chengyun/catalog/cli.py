@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from chengyun.catalog import personal, service
-from chengyun.catalog.masking import mask_profile
+from chengyun.catalog.masking import mask_notes, mask_profile
 from chengyun.catalog.personal import classes_of
 from chengyun.catalog.schemas import DatasetRead
 from chengyun.cli.common import (
@@ -52,7 +52,8 @@ NameArg = Annotated[str, typer.Argument(metavar="NAME", help="the dataset's name
 
 def _load_report(ds: Any, update: Any) -> dict[str, Any]:
     return {"dataset": DatasetRead.from_dataset(ds).model_dump(mode="json"), "rows": update.rows,
-            "rejected": update.rejected, "rejects": update.rejects_file, "notes": ds.load_notes}
+            "rejected": update.rejected, "rejects": update.rejects_file,
+            "notes": mask_notes(ds.load_notes, classes_of(ds))}
 
 
 def _print_load(out: dict[str, Any]) -> None:

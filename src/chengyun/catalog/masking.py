@@ -158,6 +158,27 @@ def mask_report(report: Mapping[str, Any] | None, classes: Mapping[str, str],
     return dict(report) | {"rules": rules}
 
 
+_TOKEN = re.compile(r"[0-9A-Za-z+@._-]*[0-9][0-9A-Za-z+@._-]*")
+
+
+def _mask_token(token: str, kind: str) -> str:
+    return mask(token, kind) if sum(c.isdigit() for c in token) >= 4 else token
+
+
+def mask_notes(notes: Mapping[str, Any] | None, classes: Mapping[str, str]) -> dict[str, Any]:
+    """Load notes whose column notes quote no value of a personal column in clear (``leading zeros such as
+    05718765432`` names one): every token with four or more digits in them is masked."""
+    out = dict(notes or {})
+    column_notes = dict(out.get("column_notes") or {})
+    for column, note in column_notes.items():
+        kind = classes.get(column)
+        if kind and isinstance(note, str):
+            column_notes[column] = _TOKEN.sub(lambda m, k=kind: _mask_token(m.group(0), k), note)
+    if column_notes:
+        out["column_notes"] = column_notes
+    return out
+
+
 def class_label(kind: str | None, lang: str = "zh") -> str:
     """The class in words (``身份证号``, ``Phone number``), ``—`` for none."""
     if kind is None:

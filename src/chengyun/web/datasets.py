@@ -24,7 +24,7 @@ from chengyun.cases import lifecycle
 from chengyun.cases.models import Case
 from chengyun.catalog import personal, ranking, service
 from chengyun.catalog.entry import LABELS, VALUE_LABELS
-from chengyun.catalog.masking import class_label, mask_profile, mask_report
+from chengyun.catalog.masking import class_label, mask_notes, mask_profile, mask_report
 from chengyun.catalog.models import Dataset, DatasetUpdate, QualityRun, SharingRequest
 from chengyun.catalog.personal import REASON_MAX, classes_of
 from chengyun.catalog.rules import DIMENSIONS
@@ -324,7 +324,7 @@ def _dataset_view(request: Request, lang: str, session: Session, ds: Dataset, *,
         provider=provider_name(ds, names), entry=entry_rows(ds, names, lang),
         sharing=value_text("sharing_type", ds.sharing_type, lang), updates=updates,
         update_times=[local(u.updated_at, tz) for u in updates], last_updated=local(ds.last_updated_at, tz),
-        notes=ds.load_notes or {}, columns=profile_rows(ds, lang, reveal), latest=latest,
+        notes=mask_notes(ds.load_notes, classes), columns=profile_rows(ds, lang, reveal), latest=latest,
         run_at=local(latest.run_at, tz) if latest else "", report=report, grade=grade(ds.last_score, ds.quality_target),
         rules=rule_rows(mask_report(report, classes, reveal) or {}, lang) if report else [],
         dimensions=[(dimension_text(k, lang), (report or {}).get("dimensions", {}).get(k)) for k in DIMENSIONS],
