@@ -211,13 +211,13 @@ def reveal_cmd(name: NameArg,
         classes = classes_of(ds)
         run = session.scalar(select(QualityRun).where(QualityRun.dataset_id == ds.id)
                              .order_by(QualityRun.run_at.desc(), QualityRun.id.desc()).limit(1))
-        out = {"dataset_id": ds.id, "columns": columns, "profile": mask_profile(ds.profile, classes, columns),
-               "report": mask_report(run.report, classes, columns) if run else None}
+        profile = mask_profile(ds.profile, classes, columns)
+        report = mask_report(run.report, classes, columns) if run else None
     if as_json:
-        print_json(out)
+        print_json({"dataset_id": ds.id, "columns": columns, "profile": profile, "report": report})
         return
-    _print_profile(ds.name, out["profile"])
-    for r in (out["report"] or {}).get("rules", []):
+    _print_profile(ds.name, profile)
+    for r in (report or {}).get("rules", []):
         for sample in r["samples"]:
             console.print(f"  {r['id']}: {sample}", highlight=False)
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Mapping
+from functools import partial
 from typing import Any
 
 from chengyun.catalog.validators import check_mobile, normalise_mobile
@@ -161,8 +162,9 @@ def mask_report(report: Mapping[str, Any] | None, classes: Mapping[str, str],
 _TOKEN = re.compile(r"[0-9A-Za-z+@._-]*[0-9][0-9A-Za-z+@._-]*")
 
 
-def _mask_token(token: str, kind: str) -> str:
-    return mask(token, kind) if sum(c.isdigit() for c in token) >= 4 else token
+def _mask_token(found: re.Match[str], kind: str) -> str:
+    token = found.group(0)
+    return str(mask(token, kind)) if sum(c.isdigit() for c in token) >= 4 else token
 
 
 def mask_notes(notes: Mapping[str, Any] | None, classes: Mapping[str, str]) -> dict[str, Any]:
@@ -173,7 +175,7 @@ def mask_notes(notes: Mapping[str, Any] | None, classes: Mapping[str, str]) -> d
     for column, note in column_notes.items():
         kind = classes.get(column)
         if kind and isinstance(note, str):
-            column_notes[column] = _TOKEN.sub(lambda m, k=kind: _mask_token(m.group(0), k), note)
+            column_notes[column] = _TOKEN.sub(partial(_mask_token, kind=kind), note)
     if column_notes:
         out["column_notes"] = column_notes
     return out
