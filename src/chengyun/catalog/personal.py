@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import pyarrow as pa
+from sqlalchemy.orm import Session
 
 from chengyun.accounts import audit
 from chengyun.catalog.masking import CLASSES, EN_STREET
@@ -95,13 +96,14 @@ def detect(name: str, values: Sequence[Any]) -> str | None:
 
 
 def _sample(column: pa.ChunkedArray) -> list[Any]:
-    """Up to ``SAMPLE`` non-null values spread over the column (text and integers only: the rest has no class)."""
+    """Up to ``SAMPLE`` values spread over the column, nulls left out (text and integers only: the rest has no
+    class). The rows are picked before the nulls are dropped, so a large column is never copied."""
     kind = column.type
-    if not (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_integer(kind)):
+    if not len(column) or not (pa.types.is_string(kind) or pa.types.is_large_string(kind)
+                               or pa.types.is_integer(kind)):
         return []
-    present = column.drop_null()
-    step = max(1, len(present) // SAMPLE)
-    return present.take(pa.array(range(0, len(present), step))[:SAMPLE]).to_pylist() if len(present) else []
+    step = max(1, len(column) // SAMPLE)
+    return [v for v in column.take(pa.array(range(0, len(column), step))[:SAMPLE]).to_pylist() if v is not None]
 
 
 def classify(table: pa.Table, previous: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
@@ -158,7 +160,7 @@ def lowers_protection(ds: Dataset, column: str, kind: str | None) -> bool:
     return kind is None and column in classes_of(ds)
 
 
-def set_class(session: Any, ds: Dataset, *, column: str, kind: str | None,
+def set_class(session: Session, ds: Dataset, *, column: str, kind: str | None,
               actor: str | None = None) -> dict[str, Any]:
     """Set a column's personal-data class by hand (kept across loads); None clears it. Audited."""
     kind = check_class(kind)
@@ -180,7 +182,7 @@ def set_class(session: Any, ds: Dataset, *, column: str, kind: str | None,
     return next(c for c in schema if c["name"] == column)
 
 
-def reveal(session: Any, ds: Dataset, *, reason: str, columns: list[str] | None = None,
+def reveal(session: Session, ds: Dataset, *, reason: str, columns: list[str] | None = None,
            actor: str | None = None) -> list[str]:
     """Record a reveal of personal columns (查看明文) with its reason and return the columns; the caller's right
     to reveal is checked before (the views: ``data.reveal`` on the dataset's unit)."""
