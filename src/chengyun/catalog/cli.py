@@ -200,17 +200,13 @@ def reveal_cmd(name: NameArg,
                                                                 "default: all of them)")] = None,
                tenant: TenantFilter = None, as_json: JsonOpt = False, workspace: WorkspaceOpt = None) -> None:
     """The profile and the latest failed-rule samples with personal columns in clear (查看明文); audited."""
-    from sqlalchemy import select
-
     from chengyun.catalog.masking import mask_report
-    from chengyun.catalog.models import QualityRun
+    from chengyun.catalog.quality import latest_run
 
     with open_workspace(workspace) as (_settings, session):
         ds = service.get_dataset(session, name, tenant=tenant)
         columns = personal.reveal(session, ds, reason=reason, columns=column)
-        classes = classes_of(ds)
-        run = session.scalar(select(QualityRun).where(QualityRun.dataset_id == ds.id)
-                             .order_by(QualityRun.run_at.desc(), QualityRun.id.desc()).limit(1))
+        classes, run = classes_of(ds), latest_run(session, ds)
         profile = mask_profile(ds.profile, classes, columns)
         report = mask_report(run.report, classes, columns) if run else None
     if as_json:

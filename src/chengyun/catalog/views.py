@@ -178,9 +178,7 @@ def reveal(dataset_id: DatasetId, body: RevealCreate, session: DataReveal) -> Re
     ds = service.get_by_id(session, dataset_id)
     principal_of(session).require("data.reveal", ds.tenant_id)
     columns = personal.reveal(session, ds, reason=body.reason, columns=body.columns)
-    classes = classes_of(ds)
-    latest = session.scalar(select(QualityRun).where(QualityRun.dataset_id == ds.id)
-                            .order_by(QualityRun.run_at.desc(), QualityRun.id.desc()).limit(1))
+    classes, latest = classes_of(ds), quality.latest_run(session, ds)
     return RevealRead(dataset_id=ds.id, columns=columns, profile=mask_profile(ds.profile, classes, columns),
                       quality_run=QualityRunRead.from_run(latest, classes, columns) if latest else None)
 
