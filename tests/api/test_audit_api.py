@@ -277,6 +277,18 @@ def _dataset_of_t(s: Settings, sharing_type: str = "conditional") -> str:
         return ds.id
 
 
+def _people_of_t(s: Settings) -> str:
+    """A new loaded dataset of T with a personal column (手机号码, detected on load); its id."""
+    from chengyun.catalog import service as catalog
+
+    n = next(_serial)
+    src = s.workspace / f"aud-people-{n}.csv"
+    src.write_text("code,手机号码\nA1,13800001111\nA2,13900002222\n", encoding="utf-8")
+    with session_scope(s) as session:
+        ds, _ = catalog.add_dataset(session, s, source=str(src), name=f"aud-people-{n}", tenant=TARGET)
+        return ds.id
+
+
 def _request_of_t(s: Settings, sharing_type: str = "conditional") -> str:
     """A sharing request of T's department for a new dataset of T: pending, or granted when unconditional."""
     from chengyun.catalog import service as catalog
@@ -459,6 +471,19 @@ WRITES: dict[tuple[str, str], tuple[Write, str]] = {
     ("POST", "/api/v1/datasets/{dataset_id}/quality-runs"): (
         lambda c, s, h: c.post(f"/api/v1/datasets/{_dataset_of_t(s)}/quality-runs", headers=h),
         "dataset.quality",
+    ),
+    ("PUT", "/api/v1/datasets/{dataset_id}/columns/{column}/personal"): (
+        lambda c, s, h: c.put(f"/api/v1/datasets/{_dataset_of_t(s)}/columns/name/personal", headers=h,
+                              json={"personal": "name"}),
+        "dataset.personal",
+    ),
+    ("POST", "/api/v1/datasets/{dataset_id}/reveal"): (  # a read of personal data in clear: audited like a write
+        lambda c, s, h: c.post(f"/api/v1/datasets/{_people_of_t(s)}/reveal", headers=h, json={"reason": "核验"}),
+        "dataset.reveal",
+    ),
+    ("POST", "/datasets/{dataset_id}/reveal"): (  # the console's reveal form, with a bearer token
+        lambda c, s, h: c.post(f"/datasets/{_people_of_t(s)}/reveal", data={"reason": "核验"}, headers=h),
+        "dataset.reveal",
     ),
     ("POST", "/api/v1/sharing-requests"): (
         lambda c, s, h: c.post("/api/v1/sharing-requests", headers=h,

@@ -466,6 +466,34 @@ def _put_ds_rules(w: World, name: str) -> Req:
                json={"rules": [{"id": "name", "kind": "not-null", "column": "name"}]})
 
 
+def _t_people(w: World) -> str:
+    """A loaded dataset of T with a personal column (手机号码: masked, revealed with ``data.reveal``), made once."""
+    from chengyun.catalog import service
+    from chengyun.catalog.models import Dataset
+
+    with session_scope(w.settings) as s:
+        found = s.scalar(select(Dataset.id).where(Dataset.tenant_id == TARGET, Dataset.name == "tc-people"))
+        if found:
+            return str(found)
+        src = w.settings.workspace / "tc-people.csv"
+        src.write_text("code,手机号码\nA1,13800001111\nA2,13900002222\n", encoding="utf-8")
+        ds, _ = service.add_dataset(s, w.settings, source=str(src), name="tc-people", tenant=TARGET,
+                                    provider=f"{TARGET}.dept")
+        return ds.id
+
+
+def _reveal(w: World, name: str) -> Req:
+    return Req("POST", f"/api/v1/datasets/{_t_people(w)}/reveal", json={"reason": "核验"})
+
+
+def _console_reveal(w: World, name: str) -> Req:
+    return Req("POST", f"/datasets/{_t_people(w)}/reveal", data={"reason": "核验"})
+
+
+def _put_personal(w: World, name: str) -> Req:
+    return Req("PUT", f"/api/v1/datasets/{_t_api_dataset(w)}/columns/name/personal", json={"personal": "name"})
+
+
 def _new_request(w: World, name: str) -> Req:
     return Req("POST", "/api/v1/sharing-requests", json={"dataset": _t_api_dataset(w), "department": f"{TARGET}.dept",
                                                          "purpose": "核验"})
@@ -647,6 +675,9 @@ ROUTES: dict[tuple[str, str], Case] = {
                                                                 STAFF),
     ("POST", "/api/v1/datasets/{dataset_id}/quality-runs"): Case(
         "unit", lambda w, n: Req("POST", f"/api/v1/datasets/{_t_api_dataset(w)}/quality-runs"), DATA_WRITERS, ok=201),
+    # personal columns: editors classify them; only administrators see them in clear (data.reveal), with a reason
+    ("PUT", "/api/v1/datasets/{dataset_id}/columns/{column}/personal"): Case("unit", _put_personal, DATA_WRITERS),
+    ("POST", "/api/v1/datasets/{dataset_id}/reveal"): Case("unit", _reveal, "admin", shows="13800001111"),
     ("GET", "/api/v1/quality/ranking"): Case("list", _ds("/api/v1/quality/ranking"), STAFF,
                                              shows=DEPARTMENTS[TARGET]),
     ("GET", "/api/v1/catalog/dcat"): Case("list", _ds("/api/v1/catalog/dcat"), STAFF, shows=T_DATASET_TITLE),
@@ -671,6 +702,7 @@ ROUTES: dict[tuple[str, str], Case] = {
                                shows=T_DATASET_TITLE),
     ("GET", "/datasets/{dataset_id}"): Case("unit", lambda w, n: Req("GET", f"/datasets/{_t_dataset(w)}"), STAFF,
                                             shows=T_DATASET_TITLE),
+    ("POST", "/datasets/{dataset_id}/reveal"): Case("unit", _console_reveal, "admin", shows="13800001111"),
     ("GET", "/sharing"): Case("list", lambda w, n: Req("GET", f"/sharing?x={_t_request(w)}"), SHARING_ACTORS,
                               shows=T_DATASET_TITLE),
     ("POST", "/sharing/{request_id}/decision"): Case(

@@ -9,7 +9,9 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from chengyun.catalog import service
+from chengyun.catalog import personal, service
+from chengyun.catalog.masking import mask_notes, mask_profile
+from chengyun.catalog.personal import classes_of
 from chengyun.catalog.schemas import DatasetRead
 from chengyun.cli.common import (
     JsonOpt,
@@ -50,7 +52,8 @@ NameArg = Annotated[str, typer.Argument(metavar="NAME", help="the dataset's name
 
 def _load_report(ds: Any, update: Any) -> dict[str, Any]:
     return {"dataset": DatasetRead.from_dataset(ds).model_dump(mode="json"), "rows": update.rows,
-            "rejected": update.rejected, "rejects": update.rejects_file, "notes": ds.load_notes}
+            "rejected": update.rejected, "rejects": update.rejects_file,
+            "notes": mask_notes(ds.load_notes, classes_of(ds))}
 
 
 def _print_load(out: dict[str, Any]) -> None:
@@ -150,7 +153,8 @@ def show_cmd(name: NameArg, tenant: TenantFilter = None, as_json: JsonOpt = Fals
     for key, value in out.items():
         if value not in (None, [], {}) and key != "columns":
             console.print(f"  {key}: {value}", highlight=False)
-    console.print(f"  columns: {', '.join(c['name'] for c in out['columns'])}", highlight=False)
+    console.print("  columns: " + ", ".join(c["name"] + (f" [{c['personal']}]" if c["personal"] else "")
+                                            for c in out["columns"]), highlight=False, markup=False)
 
 
 @app.command("profile")
@@ -159,15 +163,59 @@ def profile_cmd(name: NameArg, tenant: TenantFilter = None, as_json: JsonOpt = F
     """Column statistics of the latest snapshot (数据画像): type, nulls, distinct, min, max."""
     with open_workspace(workspace) as (_settings, session):
         ds = service.get_dataset(session, name, tenant=tenant)
-        prof = ds.profile or {"rows": 0, "columns": []}
+        prof = mask_profile(ds.profile, classes_of(ds))
     if as_json:
         print_json(prof)
         return
-    table = Table("column", "type", "nulls", "distinct", "min", "max", title=f"{ds.name}: {prof['rows']:,} rows")
+    _print_profile(ds.name, prof)
+
+
+def _print_profile(name: str, prof: dict[str, Any]) -> None:
+    table = Table("column", "type", "nulls", "distinct", "min", "max", "个人信息 personal",
+                  title=f"{name}: {prof['rows']:,} rows")
     for c in prof["columns"]:
+        kind = f"{c['personal']} ({'masked' if c['masked'] else 'in clear'})" if c["personal"] else "—"
         table.add_row(c["name"], c["type"], f"{c['nulls']:,}", f"{c['distinct']:,}", str(c.get("min") or "—")[:30],
-                      str(c.get("max") or "—")[:30])
+                      str(c.get("max") or "—")[:30], kind)
     console.print(table)
+
+
+@app.command("personal")
+def personal_cmd(name: NameArg,
+                 column: Annotated[str, typer.Argument(metavar="COLUMN", help="the column's name")],
+                 kind: Annotated[str, typer.Argument(metavar="CLASS", help="resident-id, phone, name, address, email, "
+                                                     "or none")],
+                 tenant: TenantFilter = None, workspace: WorkspaceOpt = None) -> None:
+    """Set a column's personal-data class (个人信息类别) by hand; kept across loads, audited."""
+    with open_workspace(workspace) as (_settings, session):
+        ds = service.get_dataset(session, name, tenant=tenant)
+        col = personal.set_class(session, ds, column=column, kind=kind)
+    console.print(f"{ds.name}.{column}: {col['personal'] or 'not personal 非个人信息'}", highlight=False)
+
+
+@app.command("reveal")
+def reveal_cmd(name: NameArg,
+               reason: Annotated[str, typer.Option("--reason", help="why the values are needed (查看事由), audited")],
+               column: Annotated[list[str] | None, typer.Option("--column", help="a personal column (repeat; "
+                                                                "default: all of them)")] = None,
+               tenant: TenantFilter = None, as_json: JsonOpt = False, workspace: WorkspaceOpt = None) -> None:
+    """The profile and the latest failed-rule samples with personal columns in clear (查看明文); audited."""
+    from chengyun.catalog.masking import mask_report
+    from chengyun.catalog.quality import latest_run
+
+    with open_workspace(workspace) as (_settings, session):
+        ds = service.get_dataset(session, name, tenant=tenant)
+        columns = personal.reveal(session, ds, reason=reason, columns=column)
+        classes, run = classes_of(ds), latest_run(session, ds)
+        profile = mask_profile(ds.profile, classes, columns)
+        report = mask_report(run.report, classes, columns) if run else None
+    if as_json:
+        print_json({"dataset_id": ds.id, "columns": columns, "profile": profile, "report": report})
+        return
+    _print_profile(ds.name, profile)
+    for r in (report or {}).get("rules", []):
+        for sample in r["samples"]:
+            console.print(f"  {r['id']}: {sample}", highlight=False)
 
 
 @app.command("describe")

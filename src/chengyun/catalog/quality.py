@@ -139,6 +139,12 @@ def run_quality(settings: Settings, session: Session, ds: Dataset, *, rules: Any
     return run, report
 
 
+def latest_run(session: Session, ds: Dataset) -> QualityRun | None:
+    """The dataset's latest quality run (质量检测), if it has one."""
+    return session.scalar(select(QualityRun).where(QualityRun.dataset_id == ds.id)
+                          .order_by(QualityRun.run_at.desc(), QualityRun.id.desc()).limit(1))
+
+
 def _quality_case(settings: Settings, session: Session, ds: Dataset, run: QualityRun) -> str:
     """The owner's open case for this dataset's quality (one at a time), dispatched to the owning department."""
     from chengyun.cases.lifecycle import OPEN

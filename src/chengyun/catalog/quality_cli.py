@@ -9,6 +9,8 @@ import typer
 from rich.table import Table
 
 from chengyun.catalog import quality, ranking, service
+from chengyun.catalog.masking import mask_report
+from chengyun.catalog.personal import classes_of
 from chengyun.catalog.rules import DIMENSIONS
 from chengyun.cli.common import EngineOpt, JsonOpt, WorkspaceOpt, console, open_workspace, print_json
 
@@ -57,7 +59,7 @@ def run_cmd(
     with open_workspace(workspace, engine) as (settings, session):
         ds = service.get_dataset(session, name, tenant=tenant)
         run, report = quality.run_quality(settings, session, ds, rules=rules, engine=engine)
-        out = report.to_dict() | {"run": run.id, "case_id": run.case_id}
+        out = (mask_report(report.to_dict(), classes_of(ds)) or {}) | {"run": run.id, "case_id": run.case_id}
     if as_json:
         print_json(out)
     else:

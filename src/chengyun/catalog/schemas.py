@@ -4,13 +4,16 @@ SharingRead → SharingPage``, ``SharingDecision``, ``GrantRead``) and usage (``
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from chengyun.api.pagination import Page
 from chengyun.catalog.entry import VALUE_LABELS
+from chengyun.catalog.masking import mask_report
 from chengyun.catalog.models import Dataset, QualityRun, SharingRequest
+from chengyun.catalog.personal import classes_of
 from chengyun.core.types import FreeForm, UtcDateTime
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$"
@@ -28,11 +31,31 @@ class DatasetCreate(BaseModel):
 
 
 class ColumnRead(BaseModel):
-    """One column of the latest snapshot."""
+    """One column of the latest snapshot with its personal-data class (个人信息类别: resident-id, phone, name,
+    address, email; null: not personal), ``detected`` on load or set by a ``user``."""
 
     name: str
     type: str
     nullable: bool = True
+    personal: str | None = None
+    personal_by: str | None = None
+
+
+class PersonalSet(BaseModel):
+    """A column's personal-data class set by hand; null or ``none`` clears it (which needs ``data.reveal``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    personal: str | None = Field(description="resident-id, phone, name, address, email, or none")
+
+
+class RevealCreate(BaseModel):
+    """Why the masked values are needed (查看事由), and which personal columns (default: all of them)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=500)
+    columns: list[str] | None = Field(None, max_length=500)
 
 
 class DatasetRead(BaseModel):
@@ -71,9 +94,14 @@ class DatasetRead(BaseModel):
                    sharing_type_zh=VALUE_LABELS["sharing_type"].get(d.sharing_type, d.sharing_type),
                    sharing_condition=d.sharing_condition, open_type=d.open_type, update_cycle=d.update_cycle,
                    update_cycle_days=d.update_cycle_days, published_at=d.published_at, catalogued=d.catalogued,
-                   entry=d.entry, rows=d.rows, columns=[ColumnRead(**c) for c in d.schema_ or []],
+                   entry=d.entry, rows=d.rows, columns=_columns(d),
                    last_updated_at=d.last_updated_at, last_score=d.last_score, quality_target=d.quality_target,
                    rules=len(d.rules or []), created_at=d.created_at)
+
+
+def _columns(d: Dataset) -> list[ColumnRead]:
+    classes = classes_of(d)  # also for datasets loaded before the classes were kept
+    return [ColumnRead(**c | {"personal": classes.get(c["name"])}) for c in d.schema_ or []]
 
 
 DatasetPage = Page[DatasetRead]
@@ -113,10 +141,20 @@ class QualityRunRead(BaseModel):
     case_id: str | None
 
     @classmethod
-    def from_run(cls, r: QualityRun) -> QualityRunRead:
-        """The read form of a stored run."""
+    def from_run(cls, r: QualityRun, classes: Mapping[str, str],
+                 reveal: Collection[str] = ()) -> QualityRunRead:
+        """The read form of a stored run, its samples' personal columns masked (but the ``reveal`` ones)."""
         return cls(id=r.id, dataset_id=r.dataset_id, run_at=r.run_at, engine=r.engine, rows=r.rows, valid=r.valid,
-                   score=r.score, report=r.report, case_id=r.case_id)
+                   score=r.score, report=mask_report(r.report, classes, reveal) or {}, case_id=r.case_id)
+
+
+class RevealRead(BaseModel):
+    """The dataset's profile and latest quality run with the revealed columns in clear (recorded in the audit)."""
+
+    dataset_id: str
+    columns: list[str]
+    profile: dict[str, Any]
+    quality_run: QualityRunRead | None
 
 
 class RankingRow(BaseModel):

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from chengyun.accounts import audit
 from chengyun.catalog.entry import CatalogEntry, cycle_days
 from chengyun.catalog.models import Dataset, DatasetUpdate
+from chengyun.catalog.personal import classify
 from chengyun.catalog.sources import Loaded, read_source
 from chengyun.core.db import utcnow
 from chengyun.core.errors import Conflict, InvalidInput, NotFound
@@ -111,11 +112,6 @@ def _write_rejects(loaded: Loaded, path: Path) -> Path | None:
     return path
 
 
-def schema_of(table: pa.Table) -> list[dict[str, Any]]:
-    """The columns of a snapshot as ``[{name, type, nullable}]``."""
-    return [{"name": f.name, "type": str(f.type), "nullable": f.nullable} for f in table.schema]
-
-
 def _profile(settings: Settings, path: Path) -> dict[str, Any]:
     from chengyun.analytics.engine import DuckDBEngine
     from chengyun.catalog.profile import profile
@@ -139,7 +135,8 @@ def _store_load(session: Session, settings: Settings, ds: Dataset, loaded: Loade
     path = _snapshot_path(settings, ds.id, now)
     _write_snapshot(loaded.table, path)
     rejects = _write_rejects(loaded, rejects_path or path.with_suffix(".rejects.csv"))
-    ds.snapshot, ds.rows, ds.schema_ = str(path), loaded.table.num_rows, schema_of(loaded.table)
+    ds.snapshot, ds.rows = str(path), loaded.table.num_rows
+    ds.schema_ = classify(loaded.table, ds.schema_)  # personal-data classes: detected, or kept when set by hand
     ds.load_notes = {k: v for k, v in loaded.notes.items()} | {"format": loaded.format}
     ds.profile = _profile(settings, path)
     ds.last_updated_at, ds.updated_at = now, now

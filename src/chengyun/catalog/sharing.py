@@ -3,8 +3,8 @@
 The sharing type of the catalogue entry decides the path: 无条件共享 (``unconditional``) is granted at once by the
 platform (decided by ``auto``); 有条件共享 (``conditional``) waits for the provider department; 不予共享 (``none``)
 cannot be requested. A grant is a token, shown once and stored as its SHA-256, that reads the granted fields
-until ``expires_at`` or a revocation. Every read is metered (``DataAccess``, exported to the lake's
-``data_access``) and every step is an audit entry.
+until ``expires_at`` or a revocation; personal columns are served masked (``catalog/masking.py``). Every read
+is metered (``DataAccess``, exported to the lake's ``data_access``) and every step is an audit entry.
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from chengyun.accounts import audit
+from chengyun.catalog.masking import mask_rows
 from chengyun.catalog.models import DataAccess, Dataset, SharingRequest
+from chengyun.catalog.personal import classes_of
 from chengyun.core.db import utcnow
 from chengyun.core.errors import ChengyunError, Conflict, InvalidInput, NotFound
 from chengyun.core.scoping import unscoped
@@ -189,4 +191,4 @@ def read_rows(settings: Any, session: Session, req: SharingRequest, *, limit: in
                            at=at or utcnow(), rows=page.num_rows))
     session.flush()
     return {"dataset": ds.name, "fields": columns, "total": table.num_rows, "offset": offset,
-            "rows": page.to_pylist()}
+            "rows": mask_rows(page.to_pylist(), classes_of(ds))}  # a grant never serves personal data in clear

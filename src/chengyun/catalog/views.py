@@ -2,7 +2,8 @@
 profiles, quality rules and runs, the quality ranking and the catalogue as DCAT-AP.
 
 Reading needs ``datasets.read``, describing and loading ``datasets.write``, running rules ``quality.run``; all see
-only the caller's units (a dataset elsewhere is a 404). Every change is audited by the service it goes through.
+only the caller's units (a dataset elsewhere is a 404). Values of personal columns (个人信息) are masked in every
+answer (``catalog/masking.py``); ``POST …/reveal`` shows them with ``data.reveal`` and a reason. Every change is audited by the service it goes through.
 """
 
 from __future__ import annotations
@@ -12,19 +13,26 @@ from pathlib import Path as FilePath
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from chengyun.api.deps import SettingsDep, principal_of, scoped
 from chengyun.api.pagination import PageDep
-from chengyun.catalog import quality, ranking, service
+from chengyun.catalog import personal, quality, ranking, service
+from chengyun.catalog.masking import mask_profile
 from chengyun.catalog.models import QualityRun
+from chengyun.catalog.personal import classes_of
 from chengyun.catalog.schemas import (
+    ColumnRead,
     DatasetCreate,
     DatasetPage,
     DatasetRead,
+    PersonalSet,
     QualityRunCreate,
     QualityRunRead,
     RankingRow,
+    RevealCreate,
+    RevealRead,
     RulesSet,
 )
 from chengyun.core.errors import InvalidInput
@@ -34,6 +42,7 @@ from chengyun.core.types import FreeForm
 router = APIRouter(prefix="/api/v1", tags=["datasets 数据资源"])
 
 DatasetsRead = Annotated[Session, scoped("datasets.read")]
+DataReveal = Annotated[Session, scoped("data.reveal")]
 DatasetsWrite = Annotated[Session, scoped("datasets.write")]
 QualityRunSession = Annotated[Session, scoped("quality.run")]
 DatasetId = Annotated[str, Path(description="dataset id", max_length=64)]
@@ -115,7 +124,7 @@ async def put_data(
 def get_profile(dataset_id: DatasetId, session: DatasetsRead) -> dict[str, Any]:
     """Column statistics of the latest snapshot (数据画像): rows, and per column type, nulls, distinct, min, max."""
     ds = service.get_by_id(session, dataset_id)
-    return ds.profile or {"rows": 0, "columns": []}
+    return mask_profile(ds.profile, classes_of(ds))
 
 
 @router.get("/datasets/{dataset_id}/rules")
@@ -141,19 +150,41 @@ def run_quality(dataset_id: DatasetId, session: QualityRunSession, settings: Set
     given = body or QualityRunCreate()
     rules = {"rules": given.rules} if given.rules is not None else None
     run, _report = quality.run_quality(settings, session, ds, rules=rules, engine=given.engine)
-    return QualityRunRead.from_run(run)
+    return QualityRunRead.from_run(run, classes_of(ds))
 
 
 @router.get("/datasets/{dataset_id}/quality-runs")
 def list_quality_runs(dataset_id: DatasetId, session: DatasetsRead,
                       limit: Annotated[int, Query(ge=1, le=500)] = 20) -> list[QualityRunRead]:
     """The dataset's quality runs, newest first."""
-    from sqlalchemy import select
-
-    service.get_by_id(session, dataset_id)
+    classes = classes_of(service.get_by_id(session, dataset_id))
     runs = session.scalars(select(QualityRun).where(QualityRun.dataset_id == dataset_id)
                            .order_by(QualityRun.run_at.desc(), QualityRun.id.desc()).limit(limit))
-    return [QualityRunRead.from_run(r) for r in runs]
+    return [QualityRunRead.from_run(r, classes) for r in runs]
+
+
+@router.put("/datasets/{dataset_id}/columns/{column}/personal")
+def put_personal(dataset_id: DatasetId, column: Annotated[str, Path(max_length=200)], body: PersonalSet,
+                 session: DatasetsWrite) -> ColumnRead:
+    """Set a column's personal-data class (个人信息类别) by hand; clearing one also needs ``data.reveal``."""
+    ds = service.get_by_id(session, dataset_id)
+    kind = personal.check_class(body.personal)
+    principal_of(session).require("datasets.write", ds.tenant_id)
+    if personal.lowers_protection(ds, column, kind):
+        principal_of(session).require("data.reveal", ds.tenant_id)
+    return ColumnRead(**personal.set_class(session, ds, column=column, kind=kind))
+
+
+@router.post("/datasets/{dataset_id}/reveal")
+def reveal(dataset_id: DatasetId, body: RevealCreate, session: DataReveal) -> RevealRead:
+    """The profile and the latest quality run with personal columns in clear (查看明文): needs ``data.reveal``
+    on the dataset's unit and a reason; each reveal is an audit entry naming the columns and the reason."""
+    ds = service.get_by_id(session, dataset_id)
+    principal_of(session).require("data.reveal", ds.tenant_id)
+    columns = personal.reveal(session, ds, reason=body.reason, columns=body.columns)
+    classes, latest = classes_of(ds), quality.latest_run(session, ds)
+    return RevealRead(dataset_id=ds.id, columns=columns, profile=mask_profile(ds.profile, classes, columns),
+                      quality_run=QualityRunRead.from_run(latest, classes, columns) if latest else None)
 
 
 @router.get("/quality/ranking")

@@ -3,30 +3,34 @@ dataset with its catalogue entry, load, profile, latest quality report, score hi
 requests and usage (/datasets/{id}), and the overview's data panel (数据质量排行榜).
 
 Pages read with ``datasets.read`` through the same services as the REST API (``catalog/views.py``); the sharing
-inbox and its forms are ``web/sharing.py``.
+inbox and its forms are ``web/sharing.py``. Personal columns (个人信息) are masked on every page through
+``catalog/masking.py``; the reveal form (``data.reveal`` and a reason) shows them once, audited.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from chengyun.accounts.access import Principal
-from chengyun.api.deps import scoped
+from chengyun.api.deps import principal_of, scoped
 from chengyun.cases import lifecycle
 from chengyun.cases.models import Case
-from chengyun.catalog import ranking, service
+from chengyun.catalog import personal, ranking, service
 from chengyun.catalog.entry import LABELS, VALUE_LABELS
+from chengyun.catalog.masking import class_label, mask_notes, mask_profile, mask_report
 from chengyun.catalog.models import Dataset, DatasetUpdate, QualityRun, SharingRequest
+from chengyun.catalog.personal import REASON_MAX, classes_of
 from chengyun.catalog.rules import DIMENSIONS
 from chengyun.catalog.sharing import STATUSES, status_of
 from chengyun.catalog.usage import usage
-from chengyun.core.errors import InvalidInput
+from chengyun.core.errors import ChengyunError, InvalidInput
 from chengyun.tenancy.models import AdminUnit
 from chengyun.tenancy.service import list_units, subtree
 from chengyun.web.assets import department_names, local
@@ -35,6 +39,7 @@ from chengyun.web.pages import Lang, render
 
 router = APIRouter(include_in_schema=False)
 DatasetsRead = Annotated[Session, scoped("datasets.read")]
+DataReveal = Annotated[Session, scoped("data.reveal")]
 DatasetId = Annotated[str, Path(max_length=64)]
 SECTION = "data"  # the nav's 数据资源
 PAGE_SIZE = 25
@@ -195,8 +200,9 @@ def entry_rows(ds: Dataset, names: dict[str, str], lang: str) -> list[dict[str, 
     return out
 
 
-def profile_rows(ds: Dataset, lang: str) -> list[dict[str, Any]]:
-    """The snapshot's column statistics (数据画像) as table rows; sparsity is the share of nulls."""
+def profile_rows(ds: Dataset, lang: str, reveal: Collection[str] = ()) -> list[dict[str, Any]]:
+    """The snapshot's column statistics (数据画像) as table rows, personal columns masked but the ``reveal`` ones;
+    sparsity is the share of nulls."""
     def shown(value: Any) -> str:
         if value is None:
             return "—"
@@ -204,9 +210,11 @@ def profile_rows(ds: Dataset, lang: str) -> list[dict[str, Any]]:
             return f"{value:,.4g}"
         return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
 
+    profile = mask_profile(ds.profile, classes_of(ds), reveal)
     return [{"name": c["name"], "type": COLUMN_TYPES.get(c["type"], (c["type"], c["type"]))[lang == "en"],
              "nulls": c["nulls"], "distinct": c["distinct"], "min": shown(c.get("min")), "max": shown(c.get("max")),
-             "sparsity": c.get("sparsity")} for c in (ds.profile or {}).get("columns", [])]
+             "sparsity": c.get("sparsity"), "personal": c["personal"], "masked": c["masked"],
+             "personal_text": class_label(c["personal"], lang)} for c in profile["columns"]]
 
 
 def rule_rows(report: dict[str, Any], lang: str) -> list[dict[str, Any]]:
@@ -272,9 +280,34 @@ def _usage(session: Session, ds: Dataset) -> list[dict[str, Any]]:
 @router.get("/datasets/{dataset_id}")
 def dataset_page(dataset_id: DatasetId, request: Request, lang: Lang, session: DatasetsRead) -> HTMLResponse:
     """One dataset: entry, load, profile, the latest quality report with its charts, the open quality case, its
-    sharing requests and usage."""
-    tz = request.app.state.settings.timezone
+    sharing requests and usage; personal columns masked."""
+    return _dataset_view(request, lang, session, service.get_by_id(session, dataset_id))
+
+
+@router.post("/datasets/{dataset_id}/reveal")
+def reveal_submit(
+    dataset_id: DatasetId,
+    request: Request,
+    lang: Lang,
+    session: DataReveal,
+    reason: Annotated[str, Form(max_length=REASON_MAX)] = "",
+) -> HTMLResponse:
+    """The dataset's page with its personal columns in clear (查看明文), for ``data.reveal`` with a reason (the
+    form carries the CSRF token); the reveal is an audit entry. A refused reveal shows the page masked."""
     ds = service.get_by_id(session, dataset_id)
+    principal_of(session).require("data.reveal", ds.tenant_id)
+    try:
+        columns = personal.reveal(session, ds, reason=reason)
+    except ChengyunError as exc:
+        return _dataset_view(request, lang, session, ds, error=exc, status_code=exc.status)
+    return _dataset_view(request, lang, session, ds, reveal=columns, reason=reason.strip())
+
+
+def _dataset_view(request: Request, lang: str, session: Session, ds: Dataset, *, reveal: Collection[str] = (),
+                  reason: str = "", error: ChengyunError | None = None, status_code: int = 200) -> HTMLResponse:
+    """The dataset's page, ``reveal`` columns in clear and every other personal column masked."""
+    tz = request.app.state.settings.timezone
+    classes = classes_of(ds)
     names = department_names(session, {ds.department_id} if ds.department_id else set())
     runs = list(session.scalars(select(QualityRun).where(QualityRun.dataset_id == ds.id)
                                 .order_by(QualityRun.id.desc()).limit(RUNS_SHOWN)))
@@ -285,13 +318,15 @@ def dataset_page(dataset_id: DatasetId, request: Request, lang: Lang, session: D
     case = quality_case(session, ds)
     unit_name = session.scalar(select(AdminUnit.name).where(AdminUnit.id == ds.tenant_id))
     return render(
-        request, "datasets/dataset.html", lang, section=SECTION, ds=ds, unit_name=unit_name or ds.tenant_id,
+        request, "datasets/dataset.html", lang, status_code=status_code, section=SECTION, ds=ds,
+        unit_name=unit_name or ds.tenant_id, revealed=list(reveal), reveal_reason=reason, reveal_error=error,
+        can_reveal=bool(classes) and principal_of(session).can("data.reveal", ds.tenant_id),
         provider=provider_name(ds, names), entry=entry_rows(ds, names, lang),
         sharing=value_text("sharing_type", ds.sharing_type, lang), updates=updates,
         update_times=[local(u.updated_at, tz) for u in updates], last_updated=local(ds.last_updated_at, tz),
-        notes=ds.load_notes or {}, columns=profile_rows(ds, lang), latest=latest,
+        notes=mask_notes(ds.load_notes, classes), columns=profile_rows(ds, lang, reveal), latest=latest,
         run_at=local(latest.run_at, tz) if latest else "", report=report, grade=grade(ds.last_score, ds.quality_target),
-        rules=rule_rows(report, lang) if report else [],
+        rules=rule_rows(mask_report(report, classes, reveal) or {}, lang) if report else [],
         dimensions=[(dimension_text(k, lang), (report or {}).get("dimensions", {}).get(k)) for k in DIMENSIONS],
         history=[(local(r.run_at, tz), r) for r in runs], charts=_charts(ds, report, runs, lang, tz),
         case=case, case_open=case is not None and case.status in lifecycle.OPEN,
