@@ -106,9 +106,8 @@ def main() -> None:
         sys.exit(130)
     except Exception as exc:  # click usage errors arrive here in non-standalone mode
         import click
-        from sqlalchemy.orm.exc import StaleDataError
-
         from pydantic import ValidationError
+        from sqlalchemy.orm.exc import StaleDataError
 
         if isinstance(exc, ValidationError) and exc.title == "Settings":  # a CHENGYUN_ variable out of shape
             for e in exc.errors():
