@@ -41,6 +41,7 @@ from chengyun.core.errors import InvalidInput
 from chengyun.core.periods import Period
 from chengyun.core.scoping import unscoped
 from chengyun.core.settings import Settings
+from chengyun.lake.sync import ensure_fresh
 from chengyun.tenancy.models import Department
 from chengyun.tenancy.service import get_unit, list_units, subtree
 
@@ -177,6 +178,7 @@ def availability_reports(*, session: Session, settings: Settings, period: Period
     units, tz = scope_units(session, settings, tenant)
     engine = connect(settings, engine_name)
     try:
+        ensure_fresh(settings, engine)
         ctx = period_context(engine, units, period, tz, now or utcnow())
         total, grouped, other = breakdowns(engine, ctx, bys)
     finally:

@@ -34,6 +34,7 @@ from chengyun.cli.common import (
 )
 from chengyun.core.db import utcnow
 from chengyun.core.periods import parse_period
+from chengyun.lake.sync import ensure_fresh
 from chengyun.tenancy.models import Department
 from chengyun.tenancy.service import get_unit, subtree
 
@@ -170,6 +171,7 @@ def ranking_cmd(tenant: TenantOpt, period: PeriodOpt, engine: EngineOpt = None, 
         names = dict(session.execute(select(Department.id, Department.name)).tuples().all())
         eng = connect(settings, engine)
         try:
+            ensure_fresh(settings, eng)
             ctx = make_context(eng, units, per, unit.timezone, None)
             rows = department_ranking(eng, ctx, weights)
         finally:

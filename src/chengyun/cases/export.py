@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from chengyun.cases.models import Case
 from chengyun.core.settings import Settings
 from chengyun.lake.reader import table_files, tenants_present
+from chengyun.lake.sync import Exporter
 from chengyun.lake.writer import write
 from chengyun.tenancy.models import AdminUnit
 
@@ -124,3 +125,6 @@ def export_cases(settings: Settings, session: Session, *, durable: bool = True) 
     if last is not None and last != mark:
         _save_watermark(settings, last)
     return written
+
+
+EXPORTERS = (Exporter("cases", ("cases",), export_cases, "cases → cases (each change a new version)"),)
