@@ -31,7 +31,7 @@ METHODS = {  # key: (label in the report, timed against the others)
     "chengyun": "chengyun `run_measures` (Ibis → DuckDB)",
     "sql": "hand-written DuckDB SQL, one query per table",
     "pandas": "pandas (pyarrow read, pandas compute)",
-    "evaluate": "chengyun `evaluate`, every pack (context)",
+    "evaluate": "chengyun `evaluate`, every pack, measures shared (lake sync included)",
 }
 REL_TOL = 1e-9
 RESULTS = BENCH / "RESULTS.md"
@@ -89,6 +89,7 @@ def _evaluate_setup(job: dict[str, Any]) -> Any:
 
     def run() -> tuple[dict[str, Any], dict[str, Any]]:
         per_pack, snapshots = {}, []
+        cache: dict[Any, Any] = {}  # the packs of one period share measure results, as the demo's evaluations do
         with sessionmaker(bind=get_engine(settings.db_url))() as session:
             eng = connect(settings, "duckdb")
             try:
@@ -101,6 +102,7 @@ def _evaluate_setup(job: dict[str, Any]) -> Any:
                         pack_id=pack_id,
                         tenant_id=job["city"],
                         period=period,
+                        cache=cache,
                     )
                     per_pack[pack_id] = time.perf_counter() - t0
                     snapshots.append(r.snapshot)
@@ -453,12 +455,20 @@ def _ratios(runs: dict[str, list[dict[str, Any]]]) -> str:
         best["pandas"]["seconds"] / best["chengyun"]["seconds"],
     )
     cpu = {m: min(r["cpu_s"] for r in rs) for m, rs in runs.items()}
-    return (
+    text = (
         f"**chengyun / SQL = {cs:.2f}×** (target ≤ 1.3×: {'met' if cs <= 1.3 else 'missed'}) · "
-        f"**pandas / chengyun = {ps:.1f}×** (target ≥ 10×: {'met' if ps >= 10 else 'missed'}). "
-        f"By least CPU time: chengyun / SQL = {cpu['chengyun'] / cpu['sql']:.2f}×, "
-        f"pandas / chengyun = {cpu['pandas'] / cpu['chengyun']:.1f}×."
+        f"**pandas / chengyun = {ps:.1f}×** (target ≥ 10×: {'met' if ps >= 10 else 'missed'})"
     )
+    if "evaluate" in best:
+        ec = best["evaluate"]["seconds"] / best["chengyun"]["seconds"]
+        text += f" · **evaluate / chengyun = {ec:.2f}×** (target ≤ 1.2×: {'met' if ec <= 1.2 else 'missed'})"
+    text += (
+        f". By least CPU time: chengyun / SQL = {cpu['chengyun'] / cpu['sql']:.2f}×, "
+        f"pandas / chengyun = {cpu['pandas'] / cpu['chengyun']:.1f}×"
+    )
+    if "evaluate" in cpu:
+        text += f", evaluate / chengyun = {cpu['evaluate'] / cpu['chengyun']:.2f}×"
+    return text + "."
 
 
 def _agreement(job: dict[str, Any], bad: list[str]) -> str:

@@ -31,8 +31,7 @@ from chengyun.assets.measures import (
     completeness,
     expected_parts,
     mean_outage,
-    outage_parts,
-    seen_buckets,
+    reading_parts,
 )
 from chengyun.assets.models import Asset
 from chengyun.assets.schemas import AvailabilityReport, AvailabilityRow
@@ -77,9 +76,8 @@ def _records(engine: Engine, expr: Any) -> list[dict[str, Any]]:
 def asset_parts(engine: Engine, ctx: MeasureContext) -> dict[str, dict[str, Any]]:
     """Every asset expected to report in the units: its kind, department and the measures' parts."""
     out = {r["asset_id"]: r for r in _records(engine, expected_parts(ctx, ("asset_id", "asset_type", "department_id")))}
-    for expr in (seen_buckets(ctx, ("asset_id",)), outage_parts(ctx, ("asset_id",))):
-        for r in _records(engine, expr):  # an asset with readings is an expected one (both read `reporting`)
-            out.setdefault(r["asset_id"], {"asset_id": r["asset_id"]}).update(r)
+    for r in _records(engine, reading_parts(ctx, ("asset_id",))):  # an asset with readings is an expected one
+        out.setdefault(r["asset_id"], {"asset_id": r["asset_id"]}).update(r)  # (both read `reporting`)
     return out
 
 

@@ -89,6 +89,20 @@ def _rows(out: Any) -> int:
     return sum(out.values()) if isinstance(out, dict) else int(out or 0)
 
 
+def mark_exported(settings: Settings) -> None:
+    """Record every exporter as current without running it: for a lake whose copies were written together with
+    the state DB by other means (restored from the same backup, or written by hand in a test)."""
+    from chengyun.analytics.registry import get_registry
+    from chengyun.core.db import session_scope
+    from chengyun.lake.changes import versions
+
+    with session_scope(settings) as s:
+        counters = versions(s)
+    with _turn(settings):
+        _save_markers(settings, {e.name: {src: counters.get(src, 0) for src in e.sources}
+                                 for e in get_registry().exporters.values()})
+
+
 def ensure_fresh(settings: Settings, engine: Any = None) -> SyncReport:
     """Run every registered exporter whose state tables changed since it last ran; with ``engine``, make it list
     the lake's files again when anything was written. 同步: nothing changed, nothing written."""
