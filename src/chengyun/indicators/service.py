@@ -105,6 +105,22 @@ def evaluate(*, session: Session, settings: Settings, engine: Engine, pack_id: s
     return run
 
 
+def evaluate_packs(*, session: Session, settings: Settings, engine: Engine, pack_ids: list[str], tenant_id: str,
+                   period: Period) -> list[EvaluationRun]:
+    """Evaluate several packs for one tenant and period: the union of their measures is computed once (one scan
+    per lake table, a measure shared by packs once), then each pack is scored and stored as ``evaluate`` does."""
+    period = period.clipped(date.today())
+    ensure_fresh(settings, engine)
+    unit = get_unit(session=session, unit_id=tenant_id)
+    units = subtree(session=session, unit_id=tenant_id)
+    ctx = make_context(engine, [u.id for u in units], period, unit.timezone or settings.timezone,
+                       subtree_population(units))
+    names = sorted({n.measure for pid in pack_ids for n in get_pack(pid).walk() if n.kind == "measure" and n.measure})
+    cache = {(tenant_id, period.label, k): v for k, v in run_measures(engine, names, ctx).items()}
+    return [evaluate(session=session, settings=settings, engine=engine, pack_id=pid, tenant_id=tenant_id,
+                     period=period, cache=cache) for pid in pack_ids]
+
+
 def _store(session: Session, run: EvaluationRun, scored: list[Scored], evidence: dict[str, dict[str, Any]],
            prev: dict[str, float | None], pack: Pack) -> None:
     for s in scored:
