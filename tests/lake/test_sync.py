@@ -116,6 +116,26 @@ def test_second_sync_writes_nothing(imported: Settings) -> None:
     assert markers["cases"] == {"cases": counters["cases"]} and counters["cases"] >= 1
 
 
+def test_case_action_exports_without_reading_the_lake(imported: Settings) -> None:
+    """The cases exporter is incremental: after one action it writes that case's new version and reads no lake
+    file (the overlap it skips is kept with its watermark)."""
+    ensure_fresh(imported)
+    with session_scope(imported) as s:
+        case = s.scalars(select(Case).where(Case.status == "dispatched").limit(1)).one()
+        transition(s, CaseDesk.for_settings(imported), case.id, "receive", actor="test")
+    data = {p: p.read_bytes() for p in _lake_files(imported) if p.suffix == ".parquet"}
+    for p in data:
+        p.write_bytes(b"not parquet")
+    try:
+        report = ensure_fresh(imported)
+    finally:
+        for p, content in data.items():
+            p.write_bytes(content)
+    assert report.ran == {"cases": 1}
+    new = [p for p in _lake_files(imported) if p.suffix == ".parquet" and p not in data]
+    assert len(new) == 1 and new[0].parent.parent.parent.name == "cases"
+
+
 def test_rolled_back_write_is_no_change(imported: Settings) -> None:
     ensure_fresh(imported)
     with session_scope(imported) as s:
