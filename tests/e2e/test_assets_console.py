@@ -68,7 +68,7 @@ def infra(tmp_path_factory: pytest.TempPathFactory, cheap_hashes: None) -> Itera
     write(settings.lake, "telemetry", {"tenant": [EAST] * len(rows), "asset_id": [r[0] for r in rows],
                                        "metric": [r[1] for r in rows], "ts": [r[2] for r in rows],
                                        "value": [r[3] for r in rows]}, durable=False)
-    write_uptime_lake(settings.lake)
+    write_uptime_lake(settings.lake, settings)
     with TestClient(create_app(settings)) as client:
         yield Infra(settings, client.app, start)  # type: ignore[arg-type]
 

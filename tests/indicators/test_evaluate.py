@@ -20,7 +20,7 @@ from chengyun.core.periods import parse_period
 from chengyun.core.settings import Settings
 from chengyun.indicators import catalog
 from chengyun.indicators.inputs import load_template, set_input, write_template
-from chengyun.indicators.service import evaluate
+from chengyun.indicators.service import evaluate, evaluate_packs
 from chengyun.indicators.view import run_json, run_view
 from chengyun.lake.writer import write
 from chengyun.tenancy.service import add_unit
@@ -60,6 +60,8 @@ def city(ws: Settings, tmp_path: Path):
     folder = tmp_path / "packs"
     folder.mkdir()
     (folder / "test-ops.yaml").write_text(yaml.safe_dump(PACK, allow_unicode=True), encoding="utf-8")
+    (folder / "test-ops-2.yaml").write_text(yaml.safe_dump(PACK | {"id": "test-ops-2"}, allow_unicode=True),
+                                            encoding="utf-8")
     reg = get_registry()
     reg.pack_dirs.append(folder)
     catalog._CACHE = None
@@ -151,3 +153,24 @@ def test_cli_evaluate_json(city: Settings) -> None:
     assert set(data) == {"run_id", "pack", "tenant", "period", "total", "stage", "nodes"}
     assert set(data["nodes"][0]) == {"id", "name", "weight", "value", "score", "status"}
     assert data["total"] == pytest.approx(43.125, abs=0.006)  # 15 + 28.125, survey without data scores 0
+
+
+def test_packs_evaluated_together_share_their_measures(city: Settings) -> None:
+    """Two packs on the same two measures: one scan of the cases for both, and each total as the hand count above."""
+    with session_scope(city) as s:
+        set_input(session=s, pack_id="test-ops", node_id="S", tenant_id="t", period="2026Q3", value=84, evidence="s")
+        set_input(session=s, pack_id="test-ops-2", node_id="S", tenant_id="t", period="2026Q3", value=84, evidence="s")
+    eng = connect(city)
+    queries = []
+    execute = eng.execute
+    eng.execute = lambda expr: queries.append(expr) or execute(expr)  # type: ignore[method-assign]
+    try:
+        with session_scope(city) as s:
+            runs = evaluate_packs(session=s, settings=city, engine=eng, pack_ids=["test-ops", "test-ops-2"],
+                                  tenant_id="t", period=parse_period("2026Q3"))
+            totals = [r.total for r in runs]
+    finally:
+        eng.close()
+    assert [r.pack_id for r in runs] == ["test-ops", "test-ops-2"]
+    assert totals == [pytest.approx(75.125, abs=0.006)] * 2  # 15 + 28.125 + 32, as in the test above
+    assert len(queries) == 1  # both measures read the cases: one scan serves the two packs

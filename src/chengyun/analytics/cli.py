@@ -22,6 +22,7 @@ from chengyun.cli.common import (
     print_json,
 )
 from chengyun.core.periods import parse_period
+from chengyun.lake.sync import ensure_fresh
 from chengyun.tenancy.service import get_unit, subtree, subtree_population
 
 app = typer.Typer(help="Measures (度量) computed from the lake.", no_args_is_help=True)
@@ -52,6 +53,7 @@ def run_cmd(name: Annotated[str, typer.Argument(metavar="NAME")], tenant: Tenant
         units = subtree(session=session, unit_id=tenant)
         eng = connect(settings, engine)
         try:
+            ensure_fresh(settings, eng)
             ctx = make_context(eng, [u.id for u in units], per, unit.timezone, subtree_population(units))
             res = run_measures(eng, [name], ctx)[name]
         finally:

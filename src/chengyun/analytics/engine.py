@@ -43,6 +43,10 @@ class Engine:
     def _read(self, table: str, files: list[str]) -> Any:
         raise NotImplementedError
 
+    def refresh(self) -> None:
+        """List the lake's files again at the next access (a sync wrote new ones)."""
+        self._scans.clear()
+
     def period_table(self, table: str, tenants: list[str], start: datetime, end: datetime) -> Any:
         """Rows of a table whose time column falls in ``[start, end)`` (UTC), for the tenants."""
         spec = get_table(table)

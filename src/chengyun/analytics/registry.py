@@ -1,4 +1,4 @@
-"""The measure registry (度量): measures and packs arrive through ``chengyun.plugins`` entry points, built-ins
+"""The measure registry (度量): measures, packs and lake exporters arrive through ``chengyun.plugins`` entry points, built-ins
 included, so a third-party package extends chengyun exactly the way chengyun extends itself."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from chengyun.core.errors import Conflict, NotFound
 from chengyun.core.periods import Period
+from chengyun.lake.sync import Exporter
 
 PartsFn = Callable[[Any, "MeasureContext"], dict[str, Any]]
 CombineFn = Callable[[dict[str, float | None], "MeasureContext"], float | None]
@@ -72,10 +73,11 @@ class MeasureContext:
 
 @dataclass
 class Registry:
-    """Measures by dotted name and pack folders, filled by plugins."""
+    """Measures by dotted name, pack folders and lake exporters, filled by plugins."""
 
     measures: dict[str, Measure] = field(default_factory=dict)
     pack_dirs: list[Path] = field(default_factory=list)
+    exporters: dict[str, Exporter] = field(default_factory=dict)
     plugins: list[str] = field(default_factory=list)
 
     def add_measure(self, measure: Measure) -> None:
@@ -87,6 +89,16 @@ class Registry:
     def add_pack_dir(self, path: Path) -> None:
         """Register a folder of ``*.yaml`` indicator packs."""
         self.pack_dirs.append(Path(path))
+
+    def add_exporter(self, exporter: Exporter) -> None:
+        """Register a lake exporter (入湖); every analytical read runs it first when its state tables changed."""
+        if exporter.name in self.exporters:
+            raise Conflict(f"lake exporter {exporter.name!r} is registered twice", fix="rename one of the two")
+        self.exporters[exporter.name] = exporter
+
+    def exporter_sources(self) -> frozenset[str]:
+        """The state tables some exporter reads (their writes are counted, see ``lake.changes``)."""
+        return frozenset(s for e in self.exporters.values() for s in e.sources)
 
     def get(self, name: str) -> Measure:
         """The measure, or an error listing how to see the known ones."""

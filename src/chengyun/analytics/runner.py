@@ -86,11 +86,14 @@ def run_measures(engine: Engine, names: list[str], ctx: MeasureContext) -> dict[
     measures = [reg.get(n) for n in dict.fromkeys(names)]
     parts, rows = _scan_inputs(engine, [m for m in measures if m.inputs], ctx)
     out: dict[str, MeasureResult] = {}
+    shared: dict[Any, dict[str, float | None]] = {}  # a custom function several measures use runs once
     for m in measures:
         res = MeasureResult(m.name, None, m.unit, tables=list(m.read_tables()))
         if m.custom is not None:
-            frame = engine.execute(m.custom(ctx))  # one query, one row: a column per part
-            res.parts = {k: _clean(v) for k, v in (frame.iloc[0].to_dict() if len(frame) else {}).items()}
+            if m.custom not in shared:
+                frame = engine.execute(m.custom(ctx))  # one query, one row: a column per part
+                shared[m.custom] = {k: _clean(v) for k, v in (frame.iloc[0].to_dict() if len(frame) else {}).items()}
+            res.parts = dict(shared[m.custom])
         else:
             res.parts = parts.get(m.name, {})
         res.rows = {t: rows[t] for t in res.tables if t in rows}

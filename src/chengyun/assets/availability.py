@@ -31,8 +31,7 @@ from chengyun.assets.measures import (
     completeness,
     expected_parts,
     mean_outage,
-    outage_parts,
-    seen_buckets,
+    reading_parts,
 )
 from chengyun.assets.models import Asset
 from chengyun.assets.schemas import AvailabilityReport, AvailabilityRow
@@ -41,6 +40,7 @@ from chengyun.core.errors import InvalidInput
 from chengyun.core.periods import Period
 from chengyun.core.scoping import unscoped
 from chengyun.core.settings import Settings
+from chengyun.lake.sync import ensure_fresh
 from chengyun.tenancy.models import Department
 from chengyun.tenancy.service import get_unit, list_units, subtree
 
@@ -76,9 +76,8 @@ def _records(engine: Engine, expr: Any) -> list[dict[str, Any]]:
 def asset_parts(engine: Engine, ctx: MeasureContext) -> dict[str, dict[str, Any]]:
     """Every asset expected to report in the units: its kind, department and the measures' parts."""
     out = {r["asset_id"]: r for r in _records(engine, expected_parts(ctx, ("asset_id", "asset_type", "department_id")))}
-    for expr in (seen_buckets(ctx, ("asset_id",)), outage_parts(ctx, ("asset_id",))):
-        for r in _records(engine, expr):  # an asset with readings is an expected one (both read `reporting`)
-            out.setdefault(r["asset_id"], {"asset_id": r["asset_id"]}).update(r)
+    for r in _records(engine, reading_parts(ctx, ("asset_id",))):  # an asset with readings is an expected one
+        out.setdefault(r["asset_id"], {"asset_id": r["asset_id"]}).update(r)  # (both read `reporting`)
     return out
 
 
@@ -177,6 +176,7 @@ def availability_reports(*, session: Session, settings: Settings, period: Period
     units, tz = scope_units(session, settings, tenant)
     engine = connect(settings, engine_name)
     try:
+        ensure_fresh(settings, engine)
         ctx = period_context(engine, units, period, tz, now or utcnow())
         total, grouped, other = breakdowns(engine, ctx, bys)
     finally:

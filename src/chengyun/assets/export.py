@@ -22,6 +22,7 @@ from chengyun.assets.models import Asset
 from chengyun.cases.export import partition_units
 from chengyun.core.settings import Settings
 from chengyun.lake.reader import held
+from chengyun.lake.sync import Exporter
 from chengyun.lake.tables import get_table
 from chengyun.lake.writer import write
 
@@ -56,3 +57,6 @@ def export_assets(settings: Settings, session: Session, *, durable: bool = True)
     if rows:
         write(settings.lake, TABLE, {c: [r[c] for r in rows] for c in columns}, durable=durable)
     return len(rows)
+
+
+EXPORTERS = (Exporter("assets", ("assets",), export_assets, "the asset registry → assets"),)

@@ -1,7 +1,6 @@
 """Infrastructure measures (ICT 基础设施): availability, online rate, data completeness, outage MTTR.
 
-Availability, completeness and outages are built from grouped parts (``seen_buckets``, ``expected_parts``,
-``outage_parts``): with no grouping they are the measures' one-row parts for the whole tenant subtree; grouped by
+Availability, completeness and outages are built from grouped parts (``reading_parts``, ``expected_parts``): with no grouping they are the measures' one-row parts for the whole tenant subtree; grouped by
 asset columns (``asset_id``, ``asset_type``, ``department_id``) they are the same quantities per group, which
 ``assets/availability.py`` combines with the same functions (``capped_ratio``, ``completeness``, ``mean_outage``).
 Only assets with an expected reporting interval count: an application or a dataset that does not report is not
@@ -50,18 +49,6 @@ def reporting(a: Any) -> Any:
     return a.filter(_reports(a))
 
 
-def seen_buckets(ctx: MeasureContext, by: Keys = ()) -> Any:
-    """Buckets (one hour, or one expected interval if longer) with at least one reading, per group of ``by``."""
-    assert ctx.table and ctx.asof
-    a = reporting(ctx.asof("assets"))
-    t = ctx.table("telemetry")
-    j = t.join(a.select(*_columns("asset_id", "expected_interval_s", *by)), "asset_id")
-    # distinct (asset, bucket) pairs: a hash of a string and an integer, cheaper than building string keys
-    b = (epoch(j.ts) / _bucket_s(j)).floor().cast("int64")
-    buckets = j.select(*_columns(*by, "asset_id"), b=b).distinct()
-    return _reduce(buckets, by, seen_buckets=buckets.count())
-
-
 def _expected_readings(a: Any, ctx: MeasureContext) -> Any:
     """Readings each asset should have sent in the period: reports in service times metrics per report."""
     return _active_seconds(a, ctx) / a.expected_interval_s.cast("float64") * a.metric_count.cast("float64")
@@ -76,25 +63,33 @@ def expected_parts(ctx: MeasureContext, by: Keys = ()) -> Any:
                    expected=_expected_readings(a, ctx).sum(), assets=a.count(where=active > 0))
 
 
-def outage_parts(ctx: MeasureContext, by: Keys = ()) -> Any:
-    """Outages (gaps longer than OUTAGE_FACTOR expected intervals), their hours, and the readings of the
-    reporting assets, per group of ``by``."""
+def reading_parts(ctx: MeasureContext, by: Keys = ()) -> Any:
+    """From one pass over the period's readings of the reporting assets, per group of ``by``: the buckets (one hour,
+    or one expected interval if longer) with a reading, the outages (gaps longer than OUTAGE_FACTOR expected
+    intervals) and their hours, and the readings.
+
+    The readings are first reduced to one row per asset and time (several metrics of one report share a time),
+    then each row is compared with the asset's previous time: a row opens a bucket when it is the asset's first or
+    its bucket differs from the previous row's (times are in order, so this counts the distinct buckets), and a gap
+    over the limit is an outage. Availability and repair time share this one reduction."""
     assert ctx.table and ctx.asof
     a = reporting(ctx.asof("assets")).select(*_columns("asset_id", "expected_interval_s", *by))
-    # several metrics of one report share a timestamp; the zero gaps between them never count as outages,
-    # so no DISTINCT is needed before the window
-    t = ctx.table("telemetry").select("asset_id", "ts")
+    t = ctx.table("telemetry")
+    p = t.group_by(["asset_id", "ts"]).aggregate(n=t.count())
     w = ibis.window(group_by="asset_id", order_by="ts")
-    g = t.mutate(prev=t.ts.lag().over(w)).join(a, "asset_id")
+    g = p.mutate(prev=p.ts.lag().over(w)).join(a, "asset_id")
     gap = epoch(g.ts) - epoch(g.prev)
     out = g.prev.notnull() & (gap > OUTAGE_FACTOR * g.expected_interval_s.cast("float64"))
-    return _reduce(g, by, outage_hours=(gap / 3600.0).sum(where=out), outages=g.count(where=out),
-                   readings=g.count())
+    size = _bucket_s(g)
+    opens = g.prev.isnull() | ((epoch(g.ts) / size).floor() != (epoch(g.prev) / size).floor())
+    return _reduce(g, by, seen_buckets=g.count(where=opens), outage_hours=(gap / 3600.0).sum(where=out),
+                   outages=g.count(where=out), readings=g.n.sum())
 
 
-def _availability(ctx: MeasureContext) -> Any:
-    """Buckets with any reading, and buckets in service, over the whole subtree."""
-    return seen_buckets(ctx).cross_join(expected_parts(ctx).select("expected_buckets"))
+def _infra_parts(ctx: MeasureContext) -> Any:
+    """The readings' parts and the buckets in service over the whole subtree (one query for availability and
+    repair time: the runner runs a custom function shared by several measures once)."""
+    return reading_parts(ctx).cross_join(expected_parts(ctx).select("expected_buckets"))
 
 
 def capped_ratio(parts: dict[str, float | None], _ctx: Any = None) -> float | None:
@@ -124,7 +119,7 @@ def mean_outage(parts: dict[str, float | None], _ctx: Any = None) -> float | Non
 MEASURES = [
     Measure(
         name="infra.device_availability", title="设备可用率", title_en="Device availability", unit="ratio",
-        direction="higher", custom=_availability, combine=capped_ratio, tables=("telemetry", "assets"),
+        direction="higher", custom=_infra_parts, combine=capped_ratio, tables=("telemetry", "assets"),
         description="Share of the time in service during which each device reported: hours (or expected "
         "intervals, when longer) with at least one reading over those it was installed and not retired; only "
         "assets with an expected reporting interval count.",
@@ -147,7 +142,7 @@ MEASURES = [
     ),
     Measure(
         name="infra.outage_mttr_hours", title="故障平均修复时长", title_en="Outage MTTR", unit="h",
-        direction="lower", custom=outage_parts, combine=mean_outage, tables=("telemetry", "assets"),
+        direction="lower", custom=_infra_parts, combine=mean_outage, tables=("telemetry", "assets"),
         description="Mean duration in hours of outages: reporting gaps longer than three expected intervals.",
     ),
     Measure(

@@ -34,6 +34,7 @@ from chengyun.cli.common import (
 )
 from chengyun.core.db import utcnow
 from chengyun.core.periods import parse_period
+from chengyun.lake.sync import ensure_fresh
 from chengyun.tenancy.models import Department
 from chengyun.tenancy.service import get_unit, subtree
 
@@ -170,6 +171,7 @@ def ranking_cmd(tenant: TenantOpt, period: PeriodOpt, engine: EngineOpt = None, 
         names = dict(session.execute(select(Department.id, Department.name)).tuples().all())
         eng = connect(settings, engine)
         try:
+            ensure_fresh(settings, eng)
             ctx = make_context(eng, units, per, unit.timezone, None)
             rows = department_ranking(eng, ctx, weights)
         finally:
@@ -184,8 +186,8 @@ def ranking_cmd(tenant: TenantOpt, period: PeriodOpt, engine: EngineOpt = None, 
 
 def _print_ranking(rows: list[dict[str, Any]], weights: dict[str, float], tenant: str, label: str) -> None:
     if not rows:
-        console.print(f"[yellow]no cases of {tenant} in the lake for {label}[/]: import or take cases in, then run "
-                      "`chengyun cases export`", highlight=False)
+        console.print(f"[yellow]no cases of {tenant} for {label}[/]: import or take cases in for that period",
+                      highlight=False)
         return
     table = Table("#", "department 部门", *(h for _m, h in RANK_COLUMNS), "composite 综合",
                   title=f"departments 部门排名 · {tenant} · {label}")

@@ -3,7 +3,8 @@ partition of the day it was created; measures read the latest row of each case (
 
 Exports are incremental from a watermark kept in ``<lake>/cases/_watermark.json``. Each export starts a little
 before the watermark (``OVERLAP``), so a transaction that committed late with an earlier ``updated_at`` is still
-picked up; rows of that overlap the lake already holds are skipped. A row written twice all the same (a crash
+picked up; rows of that overlap the lake already holds are skipped — the watermark keeps their (case, version)
+pairs, so an export reads no lake file (one written before it kept them reads the overlap from the lake once). A row written twice all the same (a crash
 between writing and moving the watermark) is the same version again, which reading the latest version absorbs.
 
 The lake's ``tenant`` is the case's district (see ``partition_units``) and ``unit_id`` the unit it belongs to.
@@ -25,6 +26,7 @@ from sqlalchemy.orm import Session
 from chengyun.cases.models import Case
 from chengyun.core.settings import Settings
 from chengyun.lake.reader import table_files, tenants_present
+from chengyun.lake.sync import Exporter
 from chengyun.lake.writer import write
 from chengyun.tenancy.models import AdminUnit
 
@@ -43,19 +45,33 @@ def _watermark_file(settings: Settings) -> Path:
     return settings.lake / "cases" / "_watermark.json"
 
 
-def read_watermark(settings: Settings) -> datetime | None:
-    """The ``updated_at`` of the last case exported, or None before the first export."""
+def _state(settings: Settings) -> dict[str, Any] | None:
     path = _watermark_file(settings)
     if not path.exists():
         return None
-    return datetime.fromisoformat(json.loads(path.read_text(encoding="utf-8"))["updated_at"])
+    return dict(json.loads(path.read_text(encoding="utf-8")))
 
 
-def _save_watermark(settings: Settings, when: datetime) -> None:
+def read_watermark(settings: Settings) -> datetime | None:
+    """The ``updated_at`` of the last case exported, or None before the first export."""
+    state = _state(settings)
+    return None if state is None else datetime.fromisoformat(state["updated_at"])
+
+
+def _recent(state: dict[str, Any] | None) -> set[tuple[str, datetime]] | None:
+    """The (case, version) pairs of the overlap the last export left in the lake, kept with the watermark so that
+    an export need not read the lake to skip them; None when the watermark predates them."""
+    if state is None or "recent" not in state:
+        return None
+    return {(cid, datetime.fromisoformat(at)) for cid, at in state["recent"]}
+
+
+def _save_watermark(settings: Settings, when: datetime, recent: set[tuple[str, datetime]]) -> None:
     path = _watermark_file(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"updated_at": when.isoformat()}), encoding="utf-8")
+    kept = sorted((cid, at.isoformat()) for cid, at in recent if at > when - OVERLAP)
+    tmp.write_text(json.dumps({"updated_at": when.isoformat(), "recent": kept}), encoding="utf-8")
     os.replace(tmp, path)
 
 
@@ -106,14 +122,16 @@ def export_cases(settings: Settings, session: Session, *, durable: bool = True) 
     """
     if session.info.get("scope") is not None:
         raise RuntimeError("export_cases needs an unscoped session (the watermark covers every unit)")
+    state = _state(settings)
     mark = read_watermark(settings)
     partition = partition_units(session)
     stmt = select(*(getattr(Case, f) for f in FIELDS)).order_by(Case.updated_at, Case.id)
     seen: set[tuple[str, datetime]] = set()
     if mark is not None:
         stmt = stmt.where(Case.updated_at > mark - OVERLAP)
-        seen = _already_exported(settings, mark - OVERLAP)
-    written, last = 0, mark
+        recent = _recent(state)
+        seen = _already_exported(settings, mark - OVERLAP) if recent is None else recent
+    held, written, last = set(seen), 0, mark
     at = FIELDS.index("updated_at")
     for part in session.execute(stmt.execution_options(yield_per=BATCH)).partitions():
         rows = [r for r in part if (r[0], r[at]) not in seen] if seen else list(part)
@@ -121,6 +139,10 @@ def export_cases(settings: Settings, session: Session, *, durable: bool = True) 
         if rows:
             _write_batch(settings, rows, partition, durable)
             written += len(rows)
-    if last is not None and last != mark:
-        _save_watermark(settings, last)
+            held.update((r[0], r[at]) for r in rows if last - r[at] < OVERLAP)  # the overlap only: small
+    if last is not None and (last != mark or state is None or "recent" not in state):
+        _save_watermark(settings, last, held)
     return written
+
+
+EXPORTERS = (Exporter("cases", ("cases",), export_cases, "cases → cases (each change a new version)"),)

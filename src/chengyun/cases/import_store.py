@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from chengyun.accounts import audit
 from chengyun.cases.models import Case, CaseEvent
 from chengyun.core.errors import InvalidInput
+from chengyun.lake.changes import touch
 
 BATCH = 10_000  # rows per executemany
 LOOKUP = 5_000  # ids per "already imported?" query (SQLite allows 32,766 variables)
@@ -145,6 +146,7 @@ class Store:
         self._bulk(EVENTS, EVENT_COLUMNS, imported)
 
     def _bulk(self, table: Table, names: Sequence[str], rows: Iterable[tuple[Any, ...]]) -> None:
+        touch(self.session, table.name)  # written past the session: the lake's sync must still see it changed
         cols = ", ".join(names)
         if self.dialect == "postgresql":
             raw = self.conn.connection.driver_connection

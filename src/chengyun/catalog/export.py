@@ -23,6 +23,7 @@ from chengyun.cases.export import partition_units
 from chengyun.catalog.models import DataAccess, Dataset, DatasetUpdate, QualityRun, SharingRequest
 from chengyun.core.settings import Settings
 from chengyun.lake.reader import held
+from chengyun.lake.sync import Exporter
 from chengyun.lake.tables import get_table
 from chengyun.lake.writer import write
 
@@ -71,30 +72,66 @@ def _request_row(r: SharingRequest, tenant: str) -> dict[str, Any]:
             "decided_at": r.decided_at, "granted": granted, "version_at": version}
 
 
-def export_catalog(settings: Settings, session: Session, *, durable: bool = True) -> dict[str, int]:
-    """Write what the lake does not hold yet of every table of the domain; returns the rows written per table.
-    Run it on an unscoped session (the lake holds every unit's data)."""
+def _homes(session: Session) -> dict[str, str]:
+    """Each dataset's lake partition (its district)."""
+    part = partition_units(session)
+    return {i: part.get(t, t) for i, t in session.execute(select(Dataset.id, Dataset.tenant_id)).tuples()}
+
+
+def _unscoped(session: Session) -> None:
     if session.info.get("scope") is not None:
-        raise RuntimeError("export_catalog needs an unscoped session (the lake holds every unit's data)")
+        raise RuntimeError("catalogue exports need an unscoped session (the lake holds every unit's data)")
+
+
+def export_datasets(settings: Settings, session: Session, *, durable: bool = True) -> int:
+    """The catalogue's new or changed entries (数据资源目录)."""
+    _unscoped(session)
     part = partition_units(session)
     datasets = list(session.scalars(select(Dataset).order_by(Dataset.id)))
-    home = {d.id: part.get(d.tenant_id, d.tenant_id) for d in datasets}
-    out: dict[str, int] = {}
     compared = [c for c in get_table("datasets").columns if c not in ("date", "version_at")]
     seen = held(settings.lake, "datasets", compared) if datasets else set()  # read once: ids and versions held
     known = {k[compared.index("dataset_id")] for k in seen}
-    drows = [_dataset_row(d, part, known) for d in datasets]
-    out["datasets"] = _write_new(settings, "datasets", drows, compared, durable, seen)
-    urows = [{"tenant": home[u.dataset_id], "dataset_id": u.dataset_id, "updated_at": u.updated_at, "rows": u.rows}
-             for u in session.scalars(select(DatasetUpdate)) if u.dataset_id in home]
-    out["dataset_updates"] = _write_new(settings, "dataset_updates", urows, ["dataset_id", "updated_at"], durable)
-    qrows = [row for r in session.scalars(select(QualityRun)) for row in _quality_rows(r, home.get(r.dataset_id, r.tenant_id))]
-    out["quality_results"] = _write_new(settings, "quality_results", qrows, ["dataset_id", "checked_at", "dimension"],
-                                        durable)
-    srows = [_request_row(r, home.get(r.dataset_id, r.tenant_id)) for r in session.scalars(select(SharingRequest))]
-    out["sharing_requests"] = _write_new(settings, "sharing_requests", srows, ["request_id", "version_at"], durable)
-    out["data_access"] = _export_access(settings, session, home, durable)
-    return out
+    return _write_new(settings, "datasets", [_dataset_row(d, part, known) for d in datasets], compared, durable, seen)
+
+
+def export_dataset_updates(settings: Settings, session: Session, *, durable: bool = True) -> int:
+    """Refreshes of datasets not in the lake yet."""
+    _unscoped(session)
+    home = _homes(session)
+    rows = [{"tenant": home[u.dataset_id], "dataset_id": u.dataset_id, "updated_at": u.updated_at, "rows": u.rows}
+            for u in session.scalars(select(DatasetUpdate)) if u.dataset_id in home]
+    return _write_new(settings, "dataset_updates", rows, ["dataset_id", "updated_at"], durable)
+
+
+def export_quality(settings: Settings, session: Session, *, durable: bool = True) -> int:
+    """Quality runs not in the lake yet, one row per GB/T 36344 dimension."""
+    _unscoped(session)
+    home = _homes(session)
+    rows = [row for r in session.scalars(select(QualityRun))
+            for row in _quality_rows(r, home.get(r.dataset_id, r.tenant_id))]
+    return _write_new(settings, "quality_results", rows, ["dataset_id", "checked_at", "dimension"], durable)
+
+
+def export_sharing(settings: Settings, session: Session, *, durable: bool = True) -> int:
+    """New versions of sharing requests (共享申请)."""
+    _unscoped(session)
+    home = _homes(session)
+    rows = [_request_row(r, home.get(r.dataset_id, r.tenant_id)) for r in session.scalars(select(SharingRequest))]
+    return _write_new(settings, "sharing_requests", rows, ["request_id", "version_at"], durable)
+
+
+def export_access(settings: Settings, session: Session, *, durable: bool = True) -> int:
+    """Reads through grants not yet in the lake."""
+    _unscoped(session)
+    return _export_access(settings, session, _homes(session), durable)
+
+
+def export_catalog(settings: Settings, session: Session, *, durable: bool = True) -> dict[str, int]:
+    """Write what the lake does not hold yet of every table of the domain; returns the rows written per table.
+    Run it on an unscoped session (the lake holds every unit's data)."""
+    return {table: fn(settings, session, durable=durable) for table, fn in (
+        ("datasets", export_datasets), ("dataset_updates", export_dataset_updates),
+        ("quality_results", export_quality), ("sharing_requests", export_sharing), ("data_access", export_access))}
 
 
 def _export_access(settings: Settings, session: Session, home: dict[str, str], durable: bool) -> int:
@@ -109,3 +146,16 @@ def _export_access(settings: Settings, session: Session, home: dict[str, str], d
         "rows": [a.rows for a in rows]}, durable=durable)
     session.execute(update(DataAccess).where(DataAccess.id.in_([a.id for a in rows])).values(exported=True))
     return len(rows)
+
+
+# One exporter per lake table: a read through a grant does not make the quality results be compared again. A
+# dataset that moves keeps its earlier rows where they are, so the tables below need not follow ``datasets``.
+EXPORTERS = (
+    Exporter("catalog.datasets", ("datasets",), export_datasets, "the catalogue → datasets"),
+    Exporter("catalog.dataset_updates", ("dataset_updates",), export_dataset_updates,
+             "refreshes → dataset_updates"),
+    Exporter("catalog.quality", ("quality_runs",), export_quality, "quality runs → quality_results"),
+    Exporter("catalog.sharing", ("sharing_requests",), export_sharing,
+             "sharing requests → sharing_requests"),
+    Exporter("catalog.access", ("data_accesses",), export_access, "reads through grants → data_access"),
+)

@@ -57,14 +57,12 @@ def period_ranking(settings: Settings, *, tenants: list[str], period: Period, tz
                    engine: str | None = None) -> list[dict[str, Any]]:
     """Departments by 100 × (1 − failed / checked rows) over the period's runs in the lake, best first."""
     from chengyun.analytics.engine import connect
-    from chengyun.catalog.export import export_catalog
-    from chengyun.core.db import session_scope
+    from chengyun.lake.sync import ensure_fresh
 
-    with session_scope(settings) as s:  # the lake is brought up to date first, as an evaluation does
-        export_catalog(settings, s)
     start, end = period.bounds_utc(tz)
     eng = connect(settings, engine)
     try:
+        ensure_fresh(settings, eng)  # the lake is brought up to date first, as for every analytical read
         q = eng.period_table("quality_results", tenants, start, end)
         d = eng.asof_table("datasets", tenants, end).select("dataset_id", "department_id")
         j = q.join(d, "dataset_id")

@@ -45,7 +45,11 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def
 
 @lru_cache(maxsize=8)
 def get_engine(url: str) -> Engine:
-    """One engine per URL; SQLite gets WAL mode and foreign keys."""
+    """One engine per URL; SQLite gets WAL mode and foreign keys. Sessions count their writes to the tables the
+    lake copies (``lake.changes``) from here on."""
+    from chengyun.lake.changes import install
+
+    install()
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":

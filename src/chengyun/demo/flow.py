@@ -19,7 +19,7 @@ from chengyun.core.periods import Period
 from chengyun.core.settings import Settings
 from chengyun.indicators.catalog import available_packs
 from chengyun.indicators.inputs import manual_nodes, set_input
-from chengyun.indicators.service import evaluate
+from chengyun.indicators.service import evaluate, evaluate_packs
 
 DISTRICT_PACK = "chengyun-operations"  # entirely computed from data, so it needs no district figures
 
@@ -87,14 +87,14 @@ def run_demo(*, settings: Settings, scale: str, seed: int, console: Console, tod
             task = progress.add_task("评价 evaluating", total=len(packs) * len(summary.periods)
                                      + len(summary.districts) * len(district_periods))
             for per in summary.periods:
-                cache: dict[tuple[str, str, str], Any] = {}  # the packs of one period share measure results
-                for pack_id in packs:
-                    progress.update(task, description=f"评价 evaluating {pack_id} {per.label}")
-                    run = evaluate(session=session, settings=settings, engine=engine, pack_id=pack_id,
-                                   tenant_id=summary.city_id, period=per.clipped(today or date.today()), cache=cache)
-                    session.commit()
+                progress.update(task, description=f"评价 evaluating {len(packs)} packs {per.label}")
+                # the packs of one period share their measures: the union is computed once
+                runs = evaluate_packs(session=session, settings=settings, engine=engine, pack_ids=packs,
+                                      tenant_id=summary.city_id, period=per.clipped(today or date.today()))
+                session.commit()
+                for pack_id, run in zip(packs, runs, strict=True):
                     result.runs[(pack_id, per.label)] = run.id
-                    progress.advance(task)
+                progress.advance(task, len(packs))
             for per in district_periods:
                 for district in summary.districts:
                     progress.update(task, description=f"评价 evaluating {DISTRICT_PACK} {district} {per.label}")

@@ -23,6 +23,7 @@ from chengyun.indicators.models import EvaluationRun, NodeResult
 from chengyun.indicators.pack import Pack
 from chengyun.indicators.scoring import Scored, evaluate_tree
 from chengyun.lake.snapshot import snapshot_state
+from chengyun.lake.sync import ensure_fresh
 from chengyun.tenancy.service import get_unit, subtree, subtree_population
 
 
@@ -57,7 +58,7 @@ def evaluate(*, session: Session, settings: Settings, engine: Engine, pack_id: s
     ``cache`` lets several packs evaluated over the same data share measure results. A period still running is
     evaluated up to today, so that time not yet lived does not count as downtime or missing data."""
     period = period.clipped(date.today())
-    _export_cases(settings)
+    ensure_fresh(settings, engine)  # the lake holds every change the state DB committed
     pack = get_pack(pack_id)
     unit = get_unit(session=session, unit_id=tenant_id)
     units = subtree(session=session, unit_id=tenant_id)
@@ -106,18 +107,20 @@ def evaluate(*, session: Session, settings: Settings, engine: Engine, pack_id: s
     return run
 
 
-def _export_cases(settings: Settings) -> None:
-    """Bring the lake's copy of the cases, the asset registry and the data resource domain up to date before measuring (its own
-    unscoped session: the export covers every unit, whoever asked for the evaluation)."""
-    from chengyun.assets.export import export_assets
-    from chengyun.cases.export import export_cases
-    from chengyun.catalog.export import export_catalog
-    from chengyun.core.db import session_scope
-
-    with session_scope(settings) as s:
-        export_cases(settings, s)
-        export_assets(settings, s)
-        export_catalog(settings, s)
+def evaluate_packs(*, session: Session, settings: Settings, engine: Engine, pack_ids: list[str], tenant_id: str,
+                   period: Period) -> list[EvaluationRun]:
+    """Evaluate several packs for one tenant and period: the union of their measures is computed once (one scan
+    per lake table, a measure shared by packs once), then each pack is scored and stored as ``evaluate`` does."""
+    period = period.clipped(date.today())
+    ensure_fresh(settings, engine)
+    unit = get_unit(session=session, unit_id=tenant_id)
+    units = subtree(session=session, unit_id=tenant_id)
+    ctx = make_context(engine, [u.id for u in units], period, unit.timezone or settings.timezone,
+                       subtree_population(units))
+    names = sorted({n.measure for pid in pack_ids for n in get_pack(pid).walk() if n.kind == "measure" and n.measure})
+    cache = {(tenant_id, period.label, k): v for k, v in run_measures(engine, names, ctx).items()}
+    return [evaluate(session=session, settings=settings, engine=engine, pack_id=pid, tenant_id=tenant_id,
+                     period=period, cache=cache) for pid in pack_ids]
 
 
 def _store(session: Session, run: EvaluationRun, scored: list[Scored], evidence: dict[str, dict[str, Any]],

@@ -35,6 +35,7 @@ from chengyun.core.periods import parse_period, quarter_of
 from chengyun.core.scoping import unscoped
 from chengyun.core.settings import Settings
 from chengyun.ingest.cli import quarantine_dir
+from chengyun.lake.sync import ensure_fresh
 from chengyun.tenancy.models import AdminUnit, Department
 from chengyun.tenancy.service import list_units, subtree
 from chengyun.web.case_board import period_choices
@@ -334,6 +335,7 @@ def quarter_availability(units: list[str], tz: str) -> Callable[[Settings], dict
             return hit[1]
         engine = connect(settings)
         try:
+            ensure_fresh(settings, engine)
             total = breakdown(engine, period_context(engine, units, period, tz, utcnow()), "type")[0]
             value = {"period": period.label, **total.model_dump()} if total.assets else None
         except ChengyunError:  # the lake or the engine: the panel says 暂无, the page says why

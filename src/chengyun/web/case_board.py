@@ -35,6 +35,7 @@ from chengyun.cases.views import (
 )
 from chengyun.core.errors import InvalidInput
 from chengyun.core.periods import Period, parse_period, quarter_of, recent_quarters
+from chengyun.lake.sync import ensure_fresh
 from chengyun.tenancy.models import AdminUnit, Department
 from chengyun.tenancy.service import list_units, subtree
 from chengyun.web.overview import choose_unit, unit_choices
@@ -183,6 +184,7 @@ def _ranking_rows(request: Request, unit: AdminUnit, ids: list[str], period: Per
     settings = request.app.state.settings
     engine = connect(settings)
     try:
+        ensure_fresh(settings, engine)
         ctx = make_context(engine, ids, period, unit.timezone, None)
         return department_ranking(engine, ctx, hotline_weights())
     finally:
