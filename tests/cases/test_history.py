@@ -142,7 +142,7 @@ def test_values_are_typed_to_their_columns(any_db_city: tuple[Settings, CaseDesk
 
 
 @pytest.mark.parametrize(("field", "value", "words"), [
-    ("satisfaction", 4.5, "satisfaction"),  # a fraction is not a rating: refused, not truncated
+    ("satisfaction", 4.5, "row 1: satisfaction 4.5 does not fit"),  # a fraction is not a rating: not truncated
     ("title", "长" * 201, "row 1: title is longer than 200"),
 ], ids=["fraction", "too-long"])
 def test_a_value_that_does_not_fit_is_named(any_db_city: tuple[Settings, CaseDesk], field: str, value: object,

@@ -65,6 +65,16 @@ def _arrow_type(table: Table, name: str) -> pa.DataType | None:
     return None
 
 
+def _first_unfit(array: pa.Array, want: pa.DataType) -> int:
+    """The first value that cannot be cast (only on the error path: one value at a time)."""
+    for i in range(len(array)):
+        try:
+            array.slice(i, 1).cast(want)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return i
+    return 0
+
+
 def typed(table: Table, name: str, array: pa.Array, offset: int = 0) -> pa.Array:
     """``array`` as the type of ``table``'s column ``name``: PostgreSQL's ``COPY`` reads every value as text and
     refuses ``5.0`` for an integer (SQLite's type affinity would store it as given), so every column is typed first.
@@ -76,8 +86,9 @@ def typed(table: Table, name: str, array: pa.Array, offset: int = 0) -> pa.Array
         try:
             out = array.cast(want)  # safe: 5.5 → integer or "x" → float raise instead of truncating
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-            raise InvalidInput(f"{table.name}.{name}: values do not fit the column's type ({exc})",
-                               fix=f"give {name} as {want}") from exc
+            row = _first_unfit(array, want)
+            raise InvalidInput(f"row {offset + row}: {name} {array[row].as_py()!r} does not fit the column "
+                               f"({exc})", fix=f"give {name} as {want}") from exc
     length = getattr(table.c[name].type, "length", None)
     if length and pa.types.is_string(out.type) and len(out):
         too_long = pc.greater(pc.utf8_length(out), length)
