@@ -100,6 +100,7 @@ HIGH = ("high", "critical")
 OUTAGE_FACTOR = 3  # a reporting gap longer than three expected intervals is an outage
 REPEAT_DAYS = 30  # the same citizen and category again within this many days is a repeat case (重办)
 STANDING = ("suspended", "cancelled")  # a case whose SLA clock stands (挂起), or that was voided: never overdue
+FINISHED = ("resolved", "followed_up", "closed", "cancelled")  # 办结 and after: no longer open
 
 
 @dataclass(frozen=True)

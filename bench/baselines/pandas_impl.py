@@ -16,6 +16,7 @@ import pyarrow.dataset as ds
 from . import (
     COLUMNS,
     DIMENSIONS,
+    FINISHED,
     HIGH,
     KEYS,
     MOBILE,
@@ -143,10 +144,13 @@ def _repeated(w: Window, c: pd.DataFrame) -> pd.Series:
 
 
 def _overdue(w: Window, c: pd.DataFrame) -> pd.Series:
-    """Open at the cutoff (neither resolved nor closed before it), clock running, and past the due time."""
+    """Open at the cutoff (not resolved, else not closed, before it), clock running, and past the due time."""
     cut = pd.Timestamp(w.cutoff)
-    still = (c["resolved_at"].isna() | (c["resolved_at"] >= cut)) & (c["closed_at"].isna() | (c["closed_at"] >= cut))
-    return (c["due_at"] < cut) & still & ~c["status"].astype(object).isin(STANDING)
+    status = c["status"].astype(object)
+    done = c["resolved_at"].where(c["resolved_at"].notna(), c["closed_at"])
+    # a case marked finished without a time is taken as done
+    still = (done.notna() & (done >= cut)) | (done.isna() & ~status.isin(FINISHED))
+    return (c["due_at"] < cut) & still & ~status.isin(STANDING)
 
 
 def cases(w: Window) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import duckdb
 from . import (
     COLUMNS,
     DIMENSIONS,
+    FINISHED,
     HIGH,
     KEYS,
     MOBILE,
@@ -108,8 +109,10 @@ def cases(w: Window) -> str:
     consistent = "resolved_at >= created_at AND NOT coalesce(inconsistent, false)"
     cut = _ts(w.cutoff)
     # open at the cutoff (not resolved, not closed before it), clock running, and past its due time
-    overdue = (f"due_at < {cut} AND (resolved_at IS NULL OR resolved_at >= {cut}) AND (closed_at IS NULL OR "
-               f"closed_at >= {cut}) AND coalesce(status, '') NOT IN {_in(STANDING)}")
+    # (a case marked finished without a time is taken as done)
+    overdue = (f"due_at < {cut} AND CASE WHEN coalesce(resolved_at, closed_at) IS NULL THEN coalesce(status, '') "
+               f"NOT IN {_in(FINISHED)} ELSE coalesce(resolved_at, closed_at) >= {cut} END "
+               f"AND coalesce(status, '') NOT IN {_in(STANDING)}")
     return f"""
 WITH c AS MATERIALIZED {relation(w, "cases")},
 b AS (SELECT count(*) AS known, count(*) FILTER (WHERE {overdue}) AS backlog FROM {relation(w, "cases", asof=True)}),

@@ -43,6 +43,8 @@ ROWS = [
     ("z", D(2026, 7, 10), D(2026, 7, 12), D(2026, 7, 11), None, "resolved", False, D(2026, 7, 11)),
     # y: flagged inconsistent by an import and open past its due time: in the backlog, out of the rate
     ("y", D(2026, 8, 10), D(2026, 8, 11), None, None, "dispatched", True, D(2026, 8, 10)),
+    # fin: marked closed (结案) with no time at all: taken as done, not open
+    ("fin", D(2026, 7, 20), D(2026, 7, 21), None, None, "closed", False, D(2026, 7, 20)),
     # late: created after the quarter's end (1 October local time), overdue later: not in Q3 at all
     ("late", D(2026, 9, 30, 17), D(2026, 9, 30, 18), None, None, "dispatched", False, D(2026, 9, 30, 17)),
 ]

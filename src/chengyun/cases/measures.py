@@ -13,6 +13,7 @@ from typing import Any
 
 from chengyun.analytics.kit import epoch, hours_between, on_table, ratio, single, ts
 from chengyun.analytics.registry import Measure, MeasureContext
+from chengyun.cases import lifecycle
 from chengyun.core.db import utcnow
 
 PROACTIVE = ("iot-alarm", "data-quality", "grid")  # channels where the city finds the problem itself (主动发现)
@@ -68,10 +69,12 @@ def _overdue_open(t: Any, ctx: MeasureContext) -> Any:
     includes pauses and extensions; a case whose clock stands (挂起: status ``suspended``, or no due time) is not
     overdue, the way the SLA tick skips it. A cancelled case (作废) has no end time and is left out."""
     at = ts(_cutoff(ctx))
-    unresolved = t.resolved_at.isnull() | (t.resolved_at >= at)
-    unclosed = t.closed_at.isnull() | (t.closed_at >= at)
-    running = ~t.status.fill_null("").isin(("suspended", "cancelled"))
-    return t.due_at.notnull() & (t.due_at < at) & unresolved & unclosed & running
+    status = t.status.fill_null("")
+    done = t.resolved_at.coalesce(t.closed_at)  # 办结, else 结案: when the case stopped being open
+    # finished after the cutoff, or not finished at all; a case marked finished with no time is taken as done
+    still_open = (done.notnull() & (done >= at)) | (done.isnull() & ~status.isin(sorted(lifecycle.FINISHED)))
+    running = ~status.isin(("suspended", "cancelled"))
+    return t.due_at.notnull() & (t.due_at < at) & still_open & running
 
 
 def _ontime_parts(t: Any, ctx: MeasureContext) -> dict[str, Any]:
