@@ -7,7 +7,7 @@ Nothing here imports chengyun, so a baseline process carries no Ibis or registry
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,8 @@ COLUMNS: dict[str, dict[str, str]] = {
         "returned_count": "SMALLINT",
         "reopened_count": "SMALLINT",
         "inconsistent": "BOOLEAN",
+        "status": "VARCHAR",
+        "closed_at": "TIMESTAMP",
         "version_at": "TIMESTAMP",
     },
     "datasets": {
@@ -97,6 +99,8 @@ MOBILE = ("app", "miniprogram")
 HIGH = ("high", "critical")
 OUTAGE_FACTOR = 3  # a reporting gap longer than three expected intervals is an outage
 REPEAT_DAYS = 30  # the same citizen and category again within this many days is a repeat case (重办)
+STANDING = ("suspended", "cancelled")  # a case whose SLA clock stands (挂起), or that was voided: never overdue
+FINISHED = ("resolved", "followed_up", "closed", "cancelled")  # 办结 and after: no longer open
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,11 @@ class Window:
     end: datetime
     population: int | None = None
     _files: dict[tuple[str, bool], list[str]] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def cutoff(self) -> datetime:
+        """When a backlog is counted: the period's end, or now while the period runs (naive UTC)."""
+        return min(self.end, datetime.now(UTC).replace(tzinfo=None))
 
     def files(self, table: str, asof: bool = False) -> list[str]:
         """Committed Parquet files of ``table`` in the partitions the period can touch (Hive pruning).
@@ -174,7 +183,11 @@ def finish(parts: dict[str, dict[str, Any]], population: int | None) -> dict[str
     v["infra.outage_mttr_hours"] = _mean_outage(parts.get("telemetry", {}))
     # cases (一网统管 / 12345)
     v["cases.response_rate"] = _ratio(cas.get("responded_ontime"), cas.get("response_limited"))
-    v["cases.ontime_closure_rate"] = _ratio(cas.get("ontime"), cas.get("due_resolved"))
+    # a case open past its due time at the end is a late one (超期未办结)
+    due = None if cas.get("due_resolved") is None else cas["due_resolved"] + (cas.get("late_open") or 0)
+    v["cases.ontime_closure_rate"] = _ratio(cas.get("ontime"), due)
+    known = parts.get("cases", {}).get("known")  # the backlog counts every case before the end, not the period's
+    v["cases.overdue_open"] = _float(parts["cases"].get("backlog")) if known else None
     v["cases.closure_rate"] = _ratio(cas.get("resolved"), cas.get("rows"))
     v["cases.resolution_rate"] = _ratio(cas.get("solved"), cas.get("asked"))
     v["cases.satisfaction_rate"] = _ratio(cas.get("satisfied"), cas.get("rated"))

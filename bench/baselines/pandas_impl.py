@@ -16,12 +16,14 @@ import pyarrow.dataset as ds
 from . import (
     COLUMNS,
     DIMENSIONS,
+    FINISHED,
     HIGH,
     KEYS,
     MOBILE,
     OUTAGE_FACTOR,
     PROACTIVE,
     REPEAT_DAYS,
+    STANDING,
     TIME,
     VERSIONS,
     Window,
@@ -141,9 +143,20 @@ def _repeated(w: Window, c: pd.DataFrame) -> pd.Series:
     return reopened | c["case_id"].astype(object).isin(hit)
 
 
+def _overdue(w: Window, c: pd.DataFrame) -> pd.Series:
+    """Open at the cutoff (not resolved, else not closed, before it), clock running, and past the due time."""
+    cut = pd.Timestamp(w.cutoff)
+    status = c["status"].astype(object)
+    done = c["resolved_at"].where(c["resolved_at"].notna(), c["closed_at"])
+    # a case marked finished without a time is taken as done
+    still = (done.notna() & (done >= cut)) | (done.isna() & ~status.isin(FINISHED))
+    return (c["due_at"] < cut) & still & ~status.isin(STANDING)
+
+
 def cases(w: Window) -> dict[str, Any]:
     """Counts and durations behind every case measure."""
     c = read(w, "cases")
+    h = read(w, "cases", asof=True)
     flagged = _is(c["inconsistent"])
     consistent = c["resolved_at"].notna() & (c["resolved_at"] >= c["created_at"]) & ~flagged
     hours = (epoch(c["resolved_at"]) - epoch(c["created_at"])) / 3600.0
@@ -154,6 +167,9 @@ def cases(w: Window) -> dict[str, Any]:
         "consistent": int(consistent.sum()),
         "due_resolved": int((consistent & c["due_at"].notna()).sum()),
         "ontime": int((consistent & (c["resolved_at"] <= c["due_at"])).sum()),
+        "late_open": int((c["resolved_at"].isna() & ~flagged & _overdue(w, c)).sum()),
+        "known": len(h),
+        "backlog": int(_overdue(w, h).sum()),
         "resolved": int(c["resolved_at"].notna().sum()),
         "solved": int(_is(c["solved"]).sum()),
         "asked": int(c["solved"].notna().sum()),

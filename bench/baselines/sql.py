@@ -15,12 +15,14 @@ import duckdb
 from . import (
     COLUMNS,
     DIMENSIONS,
+    FINISHED,
     HIGH,
     KEYS,
     MOBILE,
     OUTAGE_FACTOR,
     PROACTIVE,
     REPEAT_DAYS,
+    STANDING,
     TIME,
     VERSIONS,
     Window,
@@ -105,8 +107,15 @@ def cases(w: Window) -> str:
     in the same unit within REPEAT_DAYS after an earlier case (looked up in all cases before the end)."""
     # NULL resolved_at is never consistent; rows an import flagged are left out of durations
     consistent = "resolved_at >= created_at AND NOT coalesce(inconsistent, false)"
+    cut = _ts(w.cutoff)
+    # open at the cutoff (not resolved, not closed before it), clock running, and past its due time
+    # (a case marked finished without a time is taken as done)
+    overdue = (f"due_at < {cut} AND CASE WHEN coalesce(resolved_at, closed_at) IS NULL THEN coalesce(status, '') "
+               f"NOT IN {_in(FINISHED)} ELSE coalesce(resolved_at, closed_at) >= {cut} END "
+               f"AND coalesce(status, '') NOT IN {_in(STANDING)}")
     return f"""
 WITH c AS MATERIALIZED {relation(w, "cases")},
+b AS (SELECT count(*) AS known, count(*) FILTER (WHERE {overdue}) AS backlog FROM {relation(w, "cases", asof=True)}),
 h AS (SELECT tenant, reporter_hash, category, created_at FROM {relation(w, "cases", asof=True)}
       WHERE reporter_hash IS NOT NULL AND category IS NOT NULL),
 rep AS (SELECT DISTINCT c.case_id FROM c JOIN h ON c.tenant = h.tenant AND c.reporter_hash = h.reporter_hash
@@ -118,6 +127,8 @@ SELECT count(*) AS rows,
   count(*) FILTER (WHERE {consistent}) AS consistent,
   count(*) FILTER (WHERE {consistent} AND due_at IS NOT NULL) AS due_resolved,
   count(*) FILTER (WHERE {consistent} AND resolved_at <= due_at) AS ontime,
+  count(*) FILTER (WHERE resolved_at IS NULL AND NOT coalesce(inconsistent, false) AND {overdue}) AS late_open,
+  (SELECT known FROM b) AS known, (SELECT backlog FROM b) AS backlog,
   count(resolved_at) AS resolved,
   count(*) FILTER (WHERE solved) AS solved,
   count(solved) AS asked,

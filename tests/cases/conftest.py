@@ -42,9 +42,10 @@ STAFF = {  # user → (role, unit)
 }
 
 
-def build_case_city(workspace: Path) -> Settings:
-    """A migrated workspace holding the city above, its departments and its staff."""
-    settings = Settings(workspace=workspace)
+def build_case_city(workspace: Path, database_url: str | None = None) -> Settings:
+    """A migrated workspace holding the city above, its departments and its staff (the state DB on SQLite, or at
+    ``database_url``)."""
+    settings = Settings(workspace=workspace, database_url=database_url) if database_url else Settings(workspace=workspace)
     migrate(settings)
     with session_scope(settings) as s:
         add_unit(session=s, unit_id=CITY, name="临江市")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from chengyun.core.errors import InvalidInput
 from chengyun.core.settings import Settings
 from chengyun.lake.reader import read
 from tests.cases.conftest import CITY, EAST, EAST_CG, PORT, WATER, WEST, build_case_city
+from tests.conftest import pg_schema
 
 T0 = datetime(2026, 3, 2, 1, 0)  # Monday 09:00 in Shanghai
 NOW = datetime(2026, 3, 20, 4, 0)
@@ -113,3 +115,43 @@ def test_export_partitions_by_district_and_skips_what_the_lake_holds(city: tuple
         assert export_cases(settings, s) == 1  # the new version of B-2 only
     versions = [r for r in read(settings.lake, "cases", [EAST]).to_pylist() if r["case_id"] == "B-2"]
     assert sorted(r["status"] for r in versions) == ["in_progress", "resolved"]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def any_db_city(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Settings, CaseDesk]]:
+    """The case city with its state DB on SQLite, and again in a PostgreSQL schema of its own."""
+    if request.param == "sqlite":
+        settings = build_case_city(tmp_path / "ws")
+        yield settings, CaseDesk.for_settings(settings)
+        return
+    with pg_schema() as url:
+        settings = build_case_city(tmp_path / "ws", url)
+        yield settings, CaseDesk.for_settings(settings)
+
+
+def test_values_are_typed_to_their_columns(any_db_city: tuple[Settings, CaseDesk]) -> None:
+    # ratings as floats with a null (numpy's way) and returns as strings: PostgreSQL's COPY refused "5.0"
+    settings, desk = any_db_city
+    rows = _rows() | {"satisfaction": pa.array([5.0, None, 3.0]), "returned_count": pa.array(["1", "0", "0"]),
+                      "lat": pa.array([30, None, 31], pa.int64())}
+    _load(settings, desk, rows)
+    with session_scope(settings) as s:
+        got = {c.id: (c.satisfaction, c.returned_count, c.lat) for c in s.scalars(select(Case))}
+    assert got == {"A-1": (5, 1, 30.0), "B-2": (None, 0, None), "C-3": (3, 0, 31.0)}
+    assert all(type(v[0]) is int for v in got.values() if v[0] is not None)
+
+
+@pytest.mark.parametrize(("field", "value", "words"), [
+    ("satisfaction", 4.5, "row 1: satisfaction 4.5 does not fit"),  # a fraction is not a rating: not truncated
+    ("title", "长" * 201, "row 1: title is longer than 200"),
+], ids=["fraction", "too-long"])
+def test_a_value_that_does_not_fit_is_named(any_db_city: tuple[Settings, CaseDesk], field: str, value: object,
+                                            words: str) -> None:
+    settings, desk = any_db_city
+    rows = _rows()
+    rows[field] = pa.array([rows[field][0].as_py(), value, rows[field][2].as_py()])
+    with pytest.raises(InvalidInput) as err:
+        _load(settings, desk, rows)
+    assert words in err.value.message
+    with session_scope(settings) as s:
+        assert s.scalars(select(Case)).first() is None

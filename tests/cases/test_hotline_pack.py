@@ -29,13 +29,14 @@ def test_pack_validates_and_is_installed() -> None:
         "cases.response_rate": 30, "cases.resolution_rate": 35, "cases.satisfaction_rate": 35}
     assert (three.weight, three.provenance) == (100, "reported")
     assert supporting.weight == 0 and {n.measure for n in supporting.children} == {
-        "cases.ontime_closure_rate", "cases.return_rate", "cases.repeat_rate"}
+        "cases.ontime_closure_rate", "cases.return_rate", "cases.repeat_rate", "cases.overdue_open"}
 
 
 def test_scores_by_the_weights() -> None:
     pack = load_pack_file(PACK, set(get_registry().measures))
     values = {"L1-A1": (0.9, "higher"), "L1-A2": (0.8, "higher"), "L1-A3": (0.7, "higher"),
-              "L2-A1": (0.95, "higher"), "L2-A2": (0.02, "lower"), "L2-A3": (0.02, "lower")}
+              "L2-A1": (0.95, "higher"), "L2-A2": (0.02, "lower"), "L2-A3": (0.02, "lower"),
+              "L2-A4": (0.0, "lower")}
     nodes, total = evaluate_tree(pack, values)
     assert total == pytest.approx(30 * 0.9 + 35 * 0.8 + 35 * 0.7)  # 79.5: supporting rates add nothing
     assert {s.node.id: s.score for s in nodes}["L2"] == 0

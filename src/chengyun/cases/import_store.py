@@ -16,7 +16,8 @@ from itertools import repeat
 from typing import Any, cast
 
 import pyarrow as pa
-from sqlalchemy import Table, select
+import pyarrow.compute as pc
+from sqlalchemy import Boolean, DateTime, Float, Integer, String, Table, select
 from sqlalchemy.orm import Session
 
 from chengyun.accounts import audit
@@ -43,11 +44,60 @@ def values(array: pa.Array) -> list[Any]:
     """A column as Python values for the driver, None where null (``to_pylist`` is ten times slower)."""
     if pa.types.is_timestamp(array.type):
         array = array.cast(pa.string())  # 2022-05-01 04:00:03.000000, the form _stamp writes
-    out = array.to_numpy(zero_copy_only=False)
-    if array.null_count and out.dtype != object:
+    nulls = array.null_count
+    if nulls and (pa.types.is_integer(array.type) or pa.types.is_boolean(array.type)):
+        # numpy holds a null as NaN, so an integer column with nulls would come out as floats (5.0)
+        out = array.fill_null(0 if pa.types.is_integer(array.type) else False).to_numpy(zero_copy_only=False)
+    else:
+        out = array.to_numpy(zero_copy_only=False)
+    if nulls and out.dtype != object:
         out = out.astype(object)
         out[array.is_null().to_numpy(zero_copy_only=False)] = None
     return out.tolist()  # type: ignore[no-any-return]
+
+
+def _arrow_type(table: Table, name: str) -> pa.DataType | None:
+    """The Arrow type a column's values are cast to before the write; None: passed as they are (JSON)."""
+    kind = table.c[name].type
+    for sql, arrow in ((Boolean, pa.bool_()), (Integer, pa.int64()), (Float, pa.float64()),
+                       (DateTime, pa.timestamp("us")), (String, pa.string())):  # Text is a String
+        if isinstance(kind, sql):
+            return arrow
+    return None
+
+
+def _first_unfit(array: pa.Array, want: pa.DataType) -> int:
+    """The first value that cannot be cast (only on the error path: one value at a time)."""
+    for i in range(len(array)):
+        try:
+            array.slice(i, 1).cast(want)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return i
+    return 0
+
+
+def typed(table: Table, name: str, array: pa.Array, offset: int = 0) -> pa.Array:
+    """``array`` as the type of ``table``'s column ``name``: PostgreSQL's ``COPY`` reads every value as text and
+    refuses ``5.0`` for an integer (SQLite's type affinity would store it as given), so every column is typed first.
+    A value that does not fit (a fraction for an integer, a string longer than the column) raises, naming the row."""
+    want = _arrow_type(table, name)
+    if want is None or array.type == want:
+        out = array
+    else:
+        try:
+            out = array.cast(want)  # safe: 5.5 → integer or "x" → float raise instead of truncating
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            row = _first_unfit(array, want)
+            raise InvalidInput(f"row {offset + row}: {name} {array[row].as_py()!r} does not fit the column "
+                               f"({exc})", fix=f"give {name} as {want}") from exc
+    length = getattr(table.c[name].type, "length", None)
+    if length and pa.types.is_string(out.type) and len(out):
+        too_long = pc.greater(pc.utf8_length(out), length)
+        if pc.any(too_long).as_py():
+            row = int(pc.indices_nonzero(pc.fill_null(too_long, False))[0].as_py())
+            raise InvalidInput(f"row {offset + row}: {name} is longer than {length} characters",
+                               fix=f"shorten {name} to at most {length} characters")
+    return out
 
 
 class Store:
@@ -70,6 +120,7 @@ class Store:
             select(Case.id).where(Case.tenant_id == tenant_id, Case.source == source).limit(1)) is not None
         self.prefix = os.urandom(4).hex()  # ids: a random prefix per import, then a counter (B-tree friendly)
         self.counter = 0
+        self.written = 0  # rows written so far: the offset of a batch's rows in error messages
         self.actor = session.info.get("actor") or audit.cli_actor()
         self.reason = f"imported from {label}"[:500]
         self.constants = self._constants(now)
@@ -127,23 +178,26 @@ class Store:
     def _write(self, rows: dict[str, pa.Array], events: dict[str, pa.Array] | None) -> None:
         n = len(rows["id"])
         if self.keep_ids:
-            ids = values(rows["id"])
+            ids = values(typed(CASES, "id", rows["id"], self.written))
         else:
             ids = [f"{self.prefix}{i:08x}" for i in range(self.counter, self.counter + n)]
             self.counter += n
             rows = {**rows, "external_id": rows["id"]}
-        fields = [values(rows[f]) for f in self.fields]
+        fields = [values(typed(CASES, f, rows[f], self.written)) for f in self.fields]
         names = ("id", *self.fields, *self.constants)
         cases = zip(ids, *fields, *(repeat(v) for v in self.constants.values()), strict=False)
         self._bulk(CASES, names, cases)
         if events is not None:
-            cols = [values(events[c]) if c != "actor" else repeat(self.actor) for c in EVENT_COLUMNS]
+            cols = [values(typed(EVENTS, c, events[c])) if c != "actor" else repeat(self.actor)
+                    for c in EVENT_COLUMNS]
             self._bulk(EVENTS, EVENT_COLUMNS, zip(*cols, strict=False))
+            self.written += n
             return
         created, status, dept = (fields[self.fields.index(f)] for f in ("created_at", "status", "department_id"))
         imported = zip(ids, created, repeat(self.actor), repeat("import"), status, dept, repeat(self.reason),
                        strict=False)
         self._bulk(EVENTS, EVENT_COLUMNS, imported)
+        self.written += n
 
     def _bulk(self, table: Table, names: Sequence[str], rows: Iterable[tuple[Any, ...]]) -> None:
         touch(self.session, table.name)  # written past the session: the lake's sync must still see it changed

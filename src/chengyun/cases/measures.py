@@ -8,10 +8,13 @@ before they were created, and not flagged ``inconsistent`` by an import.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from chengyun.analytics.kit import epoch, hours_between, on_table, ratio, single
+from chengyun.analytics.kit import epoch, hours_between, on_table, ratio, single, ts
 from chengyun.analytics.registry import Measure, MeasureContext
+from chengyun.cases import lifecycle
+from chengyun.core.db import utcnow
 
 PROACTIVE = ("iot-alarm", "data-quality", "grid")  # channels where the city finds the problem itself (主动发现)
 REPEAT_DAYS = 30  # a citizen reporting the same category again within this many days is a repeat (重办)
@@ -56,9 +59,46 @@ def _responded_parts(t: Any, _c: MeasureContext) -> dict[str, Any]:
             "limited": t.count(where=t.response_due_at.notnull())}
 
 
-def _ontime_parts(t: Any, _c: MeasureContext) -> dict[str, Any]:
+def _cutoff(ctx: MeasureContext) -> datetime:
+    """The moment a backlog is counted at: the period's end, or now while the period is still running."""
+    return min(ctx.end, utcnow())
+
+
+def _overdue_open(t: Any, ctx: MeasureContext) -> Any:
+    """Cases open at the cutoff whose resolution limit had passed (超期未办结). The SLA clock's ``due_at`` already
+    includes pauses and extensions; a case whose clock stands (挂起: status ``suspended``, or no due time) is not
+    overdue, the way the SLA tick skips it. A cancelled case (作废) has no end time and is left out."""
+    at = ts(_cutoff(ctx))
+    status = t.status.fill_null("")
+    done = t.resolved_at.coalesce(t.closed_at)  # 办结, else 结案: when the case stopped being open
+    # finished after the cutoff, or not finished at all; a case marked finished with no time is taken as done
+    still_open = (done.notnull() & (done >= at)) | (done.isnull() & ~status.isin(sorted(lifecycle.FINISHED)))
+    running = ~status.isin(("suspended", "cancelled"))
+    return t.due_at.notnull() & (t.due_at < at) & still_open & running
+
+
+def _ontime_parts(t: Any, ctx: MeasureContext) -> dict[str, Any]:
     ok = _consistent(t) & t.due_at.notnull()
-    return {"ontime": t.count(where=ok & (t.resolved_at <= t.due_at)), "resolved": t.count(where=ok)}
+    late_open = _overdue_open(t, ctx) & t.resolved_at.isnull() & ~t.inconsistent.fill_null(False)
+    return {"ontime": t.count(where=ok & (t.resolved_at <= t.due_at)), "resolved": t.count(where=ok),
+            "overdue_open": t.count(where=late_open)}
+
+
+def _ontime_rate(parts: dict[str, float | None], _ctx: MeasureContext) -> float | None:
+    ontime, due = parts.get("ontime"), (parts.get("resolved") or 0.0) + (parts.get("overdue_open") or 0.0)
+    return None if ontime is None or not due else float(ontime) / due
+
+
+def _backlog(ctx: MeasureContext) -> Any:
+    """One row: the overdue open cases at the cutoff among every case created before it, and all those cases."""
+    assert ctx.asof is not None
+    t = ctx.asof("cases")
+    return t.aggregate(overdue=t.count(where=_overdue_open(t, ctx)), n=t.count())
+
+
+def _count_if_any(parts: dict[str, float | None], _ctx: MeasureContext) -> float | None:
+    """The overdue count, no data when the tenant has no cases at all (never a silent zero)."""
+    return None if not parts.get("n") else float(parts.get("overdue") or 0.0)
 
 
 REPEAT_RATE = Measure(
@@ -69,6 +109,14 @@ REPEAT_RATE = Measure(
                 "Over all cases of the period rather than resolved ones, so a repeat still open counts.",
     custom=_repeats, combine=ratio("repeated", "n"), tables=("cases",))
 
+OVERDUE_OPEN = Measure(
+    name="cases.overdue_open", title="超期未办结", title_en="Overdue open cases", unit="count", direction="lower",
+    description="Cases still open at the end of the period (or now, while it runs) whose resolution limit has "
+                "passed, whenever they were created: the backlog a period leaves behind. The limit is the SLA "
+                "clock's due time, pauses and approved extensions included; a suspended case (挂起, its clock "
+                "stands) is not counted, nor a cancelled one.",
+    custom=_backlog, combine=_count_if_any, tables=("cases",))
+
 MEASURES = [
     on_table("cases.count", "案件量", "Cases", "count", "higher", "cases", lambda t, c: {"n": t.count()}, single("n"),
        "Cases created in the period, every channel."),
@@ -78,9 +126,11 @@ MEASURES = [
        ratio("ontime", "limited"), "Share of cases created in the period with a response limit that were answered "
        "(签收) within it; cases without a limit (imported history) are left out."),
     on_table("cases.ontime_closure_rate", "按时办结率", "On-time closure rate", "ratio", "higher", "cases",
-       _ontime_parts, ratio("ontime", "resolved"),
-       "Share of cases created in the period and resolved with a due time that were resolved by it; flagged and "
-       "inconsistent rows are left out."),
+       _ontime_parts, _ontime_rate,
+       "Share of the cases created in the period that were resolved by their due time, out of those resolved "
+       "with a due time plus those still open at the end of the period (or now, while it runs) past their due "
+       "time (超期未办结, counted as late: a case left open never improves the rate); suspended cases, flagged "
+       "and inconsistent rows are left out."),
     on_table("cases.closure_rate", "办结率", "Closure rate", "ratio", "higher", "cases",
        lambda t, c: {"resolved": t.count(where=t.resolved_at.notnull()), "n": t.count()},
        ratio("resolved", "n"), "Share of cases created in the period that have been resolved."),
@@ -107,6 +157,7 @@ MEASURES = [
        lambda t, c: {"returned": t.count(where=t.returned_count > 0), "n": t.count()},
        ratio("returned", "n"), "Share of cases sent back (退回) by a department at least once."),
     REPEAT_RATE,
+    OVERDUE_OPEN,
 ]
 
 # ---------------------------------------------------------------- departments ranked (部门排名)

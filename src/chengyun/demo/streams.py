@@ -122,6 +122,8 @@ CHANNEL_RHYTHM = {"hotline": (HOTLINE, .7), "app": (MOBILE, .9), "open311": (MOB
                   "iot-alarm": (ALWAYS, 1.0), "grid": (INSPECTION, .3), "other": (OFFICE, .3)}
 REACTIVE_SPLIT = {"hotline": .64, "app": .2, "open311": .08, "other": .08}
 PROACTIVE_SPLIT = {"grid": .72, "iot-alarm": .28}
+LATE_DAYS = 45  # a late case is resolved within this many days past its due time
+STUCK, STUCK_DAYS = .02, 20.0  # share of new cases stuck open, and the days over which supervision clears them
 FOLLOW_UP = np.array([.8, .65, .55, .05, .1, .5])  # share of closed cases called back (回访), by channel
 SOURCE = np.array([0, 0, 0, 2, 1, 0])  # category weight column by channel: reported, grid, iot
 PRIORITY_P = np.array([[.02, .1, .7, .18], [.02, .12, .7, .16], [.15, .35, .45, .05]])
@@ -252,18 +254,28 @@ def cases(w: World, c0: int, c1: int, d: int, g: np.random.Generator) -> Columns
     due_h = CAT_DUE[cat] * np.array(N.PRIORITY_DUE_FACTOR)[prio]
     resp_h = np.minimum(np.array(N.PRIORITY_RESPONSE_H)[prio], due_h / 2)
     returned = g.random(n) < faster(w.ramp(t, .10, .04), sk)
-    answered = g.random(n) > .005
+    # a case nobody signs for in time is chased by the SLA tick and answered late, never left unanswered
+    forgotten = g.random(n) < .005
     resp_ok = np.minimum(better(w.ramp(t, .85, .97), sk) / .995, .999)
-    responded = t + (resp_h * HOUR * _late_ratio(g, resp_ok)).astype(np.int64)
+    late_answer = np.where(forgotten, g.uniform(3, 12, n), 1.0)
+    resp_hours = np.minimum(resp_h * _late_ratio(g, resp_ok) * late_answer, resp_h + 7 * 24)  # 督办 within a week
+    responded = t + (resp_hours * HOUR).astype(np.int64)
     ontime = np.minimum(better(w.ramp(t, .75, .93), sk) + .01, .995)
     hours = due_h * _late_ratio(g, ontime) * np.where(returned, 1.4, 1.0)
-    resolved = np.maximum(t + (hours * HOUR).astype(np.int64), responded + 600)
+    # a case the department cannot fix is still 办结 (answered with the reason), only later; the citizen's
+    # follow-up (回访) says whether it was solved
     solvable = g.random(n) < better(w.ramp(t, .85, .97), sk) + .01
+    hours = hours * np.where(solvable, 1.0, g.uniform(1.0, 2.0, n))
+    hours = np.minimum(hours, due_h + LATE_DAYS * 24)  # supervision (督办) ends the long tail of late cases
+    resolved = np.maximum(t + (hours * HOUR).astype(np.int64), responded + 600)
     backdated = g.random(n) < .001  # resolution entered before creation: kept, and flagged by the platform
     resolved = np.where(backdated, t - g.integers(HOUR, 2 * DAY, n), resolved)
     closed = np.maximum(resolved, t) + (g.lognormal(np.log(6), 1.0, n) * HOUR).astype(np.int64)
-    has_resp = answered & (responded < end)
-    has_res = solvable & has_resp & (resolved < end) | backdated
+    # a few hard cases (disputes, works waiting for a budget) stay open; supervision (督办) closes all but the
+    # most recent, so the backlog is young: the chance of still being stuck fades with the case's age
+    stuck = g.random(n) < STUCK * np.exp(-(end - t) / (STUCK_DAYS * DAY))
+    has_resp = responded < end
+    has_res = ~stuck & has_resp & (resolved < end) | backdated
     has_closed = has_res & (closed < end)
     followed = has_closed & (g.random(n) < FOLLOW_UP[chan])
     res_rate = better(w.ramp(t, .70, .88), sk)
