@@ -146,7 +146,7 @@ def baseline_app(url: str) -> Any:
                "description": body.description, "lat": body.lat, "lon": body.lon, "address": body.address,
                "reporter_masked": body.contact, "status": "accepted", "created_at": now, "extension": 0.0,
                "returned_count": 0, "reopened_count": 0, "escalation_level": 0, "breached": False,
-               "response_breached": False, "inconsistent": False, "updated_at": now}
+               "response_breached": False, "inconsistent": False, "updated_at": now, "version": 1}
         with engine.begin() as conn:
             conn.execute(insert(table), row)
         return {"id": row["id"]}

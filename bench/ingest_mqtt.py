@@ -213,11 +213,12 @@ def start_ingest(url: str, ws: Path, workers: int, flush_seconds: float) -> subp
                             env={**os.environ, "CHENGYUN_DATABASE_URL": ""})
     sock, deadline = _connect(url, f"bench-probe-{uuid.uuid4().hex[:6]}"), time.monotonic() + 60
     logs = [ws / "wal" / ("telemetry" if i == 0 else f"telemetry-{i}") for i in range(workers)]
+    probe = json.dumps({"ts": int(time.time()), "values": {"v": 1}}).encode()  # one key: stored once per member
     while not all(any(p.stat().st_size for p in log.glob("wal-*.log")) for log in logs):
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
             raise SystemExit(f"the ingest did not start: {proc.communicate()[1].decode()[-2000:]}")
-        sock.sendall(wire.publish(b"chengyun/probe/p/telemetry", b'{"ts":1,"values":{"v":1}}', 1))
+        sock.sendall(wire.publish(b"chengyun/probe/p/telemetry", probe, 1))
         sock.recv(16)  # its PUBACK
         time.sleep(0.1)
     sock.close()

@@ -110,15 +110,16 @@ nodes:
 """
 
 # Hand-worked expectations (see the rows written in _cases / _incidents):
-# 2025Q1: on-time 6/8 = 0.75 → linear(0.5..1) = 0.5 × 30 = 15; satisfied 6/8 = 0.75 → 0.75/0.9 × 20 = 16.667;
-#         ratings: no data → 0 (policy zero); survey 0.6 → 0.6/0.8 × 40 = 30; 2 incidents → −2.   total 59.67 (起步期)
-# 2024Q4: on-time 1/2 = 0.5 → 0; satisfied 1/2 → 0.5/0.9 × 20 = 11.111; survey 0.4 → 20; no security rows at all
+# 2025Q1: on-time 6 of (8 resolved + 2 still open past their 48 h at the quarter's end) = 0.6 → linear(0.5..1)
+#         = 0.2 × 30 = 6; satisfied 6/8 = 0.75 → 0.75/0.9 × 20 = 16.667; ratings: no data → 0 (policy zero);
+#         survey 0.6 → 0.6/0.8 × 40 = 30; 2 incidents → −2.                                        total 50.67 (起步期)
+# 2024Q4: on-time 1 of (2 resolved + 2 open past due) = 0.25 → 0; satisfied 1/2 → 0.5/0.9 × 20 = 11.111; survey 0.4 → 20; no security rows at all
 #         (no data: no deduction, but listed).                                                          total 31.11
 EXPECTED = {
     "2025Q1": {
-        "total": 59.67,
+        "total": 50.67,
         "stage": "起步期",
-        "C1-1": 15.0,
+        "C1-1": 6.0,
         "C1-2": 20 * 0.75 / 0.9,
         "C1-3": 0.0,
         "M1-1": 30.0,

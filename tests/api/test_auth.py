@@ -33,6 +33,7 @@ ALL_PERMISSIONS = [
     "cases.rules",
     "cases.write",
     "console.read",
+    "data.reveal",
     "datasets.read",
     "datasets.write",
     "evaluations.read",

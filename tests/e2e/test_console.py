@@ -58,8 +58,8 @@ def test_evaluation_page(pages: tuple[TestClient, dict[str, str]]) -> None:
     client, runs = pages
     rid = runs["2025Q1"]
     html = client.get(f"/evaluations/{rid}").text
-    assert '<p class="big" id="total">59.67' in html and "起步期" in html
-    assert "▲ 28.56" in html  # 59.67 − 31.11, against 2024Q4
+    assert '<p class="big" id="total">50.67' in html and "起步期" in html
+    assert "▲ 19.56" in html  # 50.67 − 31.11, against 2024Q4
     assert 'id="chart-radar"' in html and 'id="chart-trend"' in html and 'id="chart-data"' in html
     assert "/static/vendor/echarts.min.js" in html and "cdn" not in html.lower()
     for fmt in ("html", "xlsx", "docx"):
@@ -71,7 +71,7 @@ def test_evaluation_page(pages: tuple[TestClient, dict[str, str]]) -> None:
 def test_node_page_shows_measure_evidence(pages: tuple[TestClient, dict[str, str]]) -> None:
     client, runs = pages
     html = client.get(f"/evaluations/{runs['2025Q1']}/nodes/C1-1").text
-    assert "cases.ontime_closure_rate" in html and "75.0%" in html
+    assert "cases.ontime_closure_rate" in html and "60.0%" in html
     assert "<th>ontime</th>" in html and "<th>resolved</th>" in html
     assert "2025-01-01 00:00 — 2025-04-01 00:00" in html  # the window shown in Asia/Shanghai
     assert "duckdb" in html and "15.00" in html
@@ -111,8 +111,8 @@ def test_overview_without_operations_runs_is_honest(pages: tuple[TestClient, dic
         panel = _section(html, f"panel-{key}")
         assert "暂无评价数据" in panel and "0.00" not in panel, panel
     evaluation = _section(html, "panel-evaluation")
-    assert "接口测试指标" in evaluation and "59.67" in evaluation and f"/evaluations/{runs['2025Q1']}" in evaluation
-    assert "起步期" in evaluation and "▲ 28.56" in evaluation  # 59.67 − 31.11
+    assert "接口测试指标" in evaluation and "50.67" in evaluation and f"/evaluations/{runs['2025Q1']}" in evaluation
+    assert "起步期" in evaluation and "▲ 19.56" in evaluation  # 50.67 − 31.11
 
 
 # ---- logging in and out --------------------------------------------------------------------------------------
@@ -155,7 +155,7 @@ def test_login_returns_to_the_page_asked_for(pages: tuple[TestClient, dict[str, 
     assert "登录后将打开" in form.text
     r = login(client, "small-reader", PASSWORD, next_path=target)
     assert r.status_code == 303 and r.headers["location"] == target
-    assert '<p class="big" id="total">59.67' in client.get(target).text
+    assert '<p class="big" id="total">50.67' in client.get(target).text
     # a "next" pointing at another site is not followed
     other = client_for(pages[0])
     r = login(other, "small-reader", PASSWORD, next_path="//evil.example/steal")

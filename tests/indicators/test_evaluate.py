@@ -103,7 +103,7 @@ def test_totals_evidence_and_delta(city: Settings) -> None:
     vnodes = {n["id"]: n for n in view["nodes"]}
     assert vnodes["C2"]["delta"] == pytest.approx(28.125 - 18.75)
     ev = vnodes["C1"]["evidence"]
-    assert ev["parts"] == {"ontime": 3.0, "resolved": 4.0}
+    assert ev["parts"] == {"ontime": 3.0, "resolved": 4.0, "overdue_open": 0.0}  # none left open past due
     assert ev["rows"]["cases"] == 4 and ev["engine"] == "duckdb"
     assert vnodes["S"]["evidence"]["evidence"] == "2026 survey"
     assert [t["period"] for t in view["trend"]] == ["2026Q2", "2026Q3"]

@@ -25,6 +25,7 @@ from chengyun.tenancy.service import add_unit
 
 BOSTON = "boston311-qsv/boston311-100.csv"
 TENANT, PERIOD, TZ = "city", "2022-01", "America/New_York"
+MONTH_END = datetime(2022, 2, 1)  # the period's end, Boston time
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -36,12 +37,15 @@ def _local(text: str) -> datetime:
     return datetime.strptime(text.strip(), "%Y-%m-%d %H:%M:%S")
 
 
-def _hand_rate(rows: list[dict[str, str]]) -> tuple[int, int]:
-    """(on time, resolved with a due time): closed rows with a target, closed no earlier than opened; every time in
-    the file is Boston local time, so they compare as they stand."""
+def _hand_rate(rows: list[dict[str, str]]) -> tuple[int, int, int]:
+    """(on time, resolved with a due time, open past the due time at the month's end): closed rows with a target,
+    closed no earlier than opened; open rows whose target passed before February; every time in the file is Boston
+    local time, so they compare as they stand."""
     ok = [r for r in rows if r["closed_dt"].strip() and r["target_dt"].strip()
           and _local(r["closed_dt"]) >= _local(r["open_dt"])]
-    return sum(_local(r["closed_dt"]) <= _local(r["target_dt"]) for r in ok), len(ok)
+    late_open = [r for r in rows if not r["closed_dt"].strip() and r["case_status"] == "Open"
+                 and r["target_dt"].strip() and _local(r["target_dt"]) < MONTH_END]
+    return sum(_local(r["closed_dt"]) <= _local(r["target_dt"]) for r in ok), len(ok), len(late_open)
 
 
 def _env(ws: Settings) -> dict[str, str]:
@@ -71,19 +75,20 @@ def imported(ws: Settings, shared_data: Path) -> Settings:
 
 
 def test_import_then_measures_run(imported: Settings, shared_data: Path) -> None:
-    ontime, resolved = _hand_rate(_rows(shared_data / BOSTON))
-    assert resolved > 20 and 0 < ontime < resolved  # the file has both kinds, so the value can be wrong
+    ontime, resolved, late_open = _hand_rate(_rows(shared_data / BOSTON))
+    assert resolved > 20 and 0 < ontime < resolved and late_open  # each kind is there, so the value can be wrong
     out = _measure(imported)
-    assert out["value"] == pytest.approx(ontime / resolved)
-    assert out["parts"] == {"ontime": ontime, "resolved": resolved}
+    assert out["value"] == pytest.approx(ontime / (resolved + late_open))  # an overdue open case counts as late
+    assert out["parts"] == {"ontime": ontime, "resolved": resolved, "overdue_open": late_open}
     assert not out["warnings"]
 
 
 def test_case_action_then_measures_run(imported: Settings, shared_data: Path) -> None:
     rows = _rows(shared_data / BOSTON)
-    ontime, resolved = _hand_rate(rows)
-    assert _measure(imported)["parts"] == {"ontime": ontime, "resolved": resolved}
+    ontime, resolved, late_open = _hand_rate(rows)
+    assert _measure(imported)["parts"] == {"ontime": ontime, "resolved": resolved, "overdue_open": late_open}
     open_with_target = next(r for r in rows if r["case_status"] == "Open" and r["target_dt"].strip())
+    was_late = _local(open_with_target["target_dt"]) < MONTH_END  # then it leaves the open past due
     with session_scope(imported) as s:
         case = s.scalars(select(Case).where(Case.external_id == open_with_target["case_enquiry_id"])).one()
         assert case.due_at is not None and case.due_at < datetime(2023, 1, 1)
@@ -91,8 +96,9 @@ def test_case_action_then_measures_run(imported: Settings, shared_data: Path) ->
         transition(s, desk, case.id, "receive", actor="test")
         transition(s, desk, case.id, "resolve", actor="test")  # now, years past its 2022 time limit: late
     out = _measure(imported)
-    assert out["parts"] == {"ontime": ontime, "resolved": resolved + 1}
-    assert out["value"] == pytest.approx(ontime / (resolved + 1))
+    late_open -= was_late
+    assert out["parts"] == {"ontime": ontime, "resolved": resolved + 1, "overdue_open": late_open}
+    assert out["value"] == pytest.approx(ontime / (resolved + 1 + late_open))
 
 
 def test_second_sync_writes_nothing(imported: Settings) -> None:
