@@ -72,9 +72,9 @@ def test_node_page_shows_measure_evidence(pages: tuple[TestClient, dict[str, str
     client, runs = pages
     html = client.get(f"/evaluations/{runs['2025Q1']}/nodes/C1-1").text
     assert "cases.ontime_closure_rate" in html and "60.0%" in html
-    assert "<th>ontime</th>" in html and "<th>resolved</th>" in html
+    assert "<th>ontime</th>" in html and "<th>resolved</th>" in html and "<th>overdue_open</th>" in html
     assert "2025-01-01 00:00 — 2025-04-01 00:00" in html  # the window shown in Asia/Shanghai
-    assert "duckdb" in html and "15.00" in html
+    assert "duckdb" in html and "6.00" in html  # (0.6 − 0.5) / 0.5 × 30
 
 
 def test_node_page_shows_manual_evidence(pages: tuple[TestClient, dict[str, str]]) -> None:
