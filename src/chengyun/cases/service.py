@@ -18,7 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import yaml
-from sqlalchemy import Select, bindparam, literal, select
+from sqlalchemy import Engine, Select, bindparam, literal, select
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -374,7 +374,9 @@ def transition(
 def _changed_meanwhile(session: Session, case_id: str, action: str) -> Conflict:
     """The 409 for an action that lost a race: another action changed the case between our read and our write.
     The current state is read on a connection of its own (this session's transaction is spoiled)."""
-    with session.get_bind().connect() as conn:
+    engine = session.get_bind()
+    assert isinstance(engine, Engine)  # sessions are bound to the state DB's engine (core/db.py)
+    with engine.connect() as conn:
         row = conn.execute(select(Case.status, Case.version).where(Case.id == case_id)).first()
     now = f"it is now {row.status} (version {row.version})" if row else "it no longer exists"
     return Conflict(f"case {case_id} was changed by another action while {action} was applied; {now}",

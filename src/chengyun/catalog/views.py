@@ -147,7 +147,7 @@ def run_quality(dataset_id: DatasetId, session: QualityRunSession, settings: Set
                 body: QualityRunCreate | None = None) -> QualityRunRead:
     """Run the rules on the latest snapshot and keep the report; a score under target opens a case."""
     ds = service.get_by_id(session, dataset_id)
-    given = body or QualityRunCreate()
+    given = body or QualityRunCreate(rules=None)
     rules = {"rules": given.rules} if given.rules is not None else None
     run, _report = quality.run_quality(settings, session, ds, rules=rules, engine=given.engine)
     return QualityRunRead.from_run(run, classes_of(ds))

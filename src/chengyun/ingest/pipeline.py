@@ -42,7 +42,7 @@ import pyarrow as pa
 
 from chengyun.core.errors import Conflict
 from chengyun.ingest.decoders import DECODERS, Message, decode_telemetry
-from chengyun.ingest.guard import Guard
+from chengyun.ingest.guard import Chain, Guard
 from chengyun.ingest.quarantine import Quarantine
 from chengyun.ingest.telemetry import Decoded, Sample
 from chengyun.ingest.wal import Wal, batch_name
@@ -161,13 +161,13 @@ class Ingestor:
 
     def accept(self, source: str, raw: bytes, tenant: str | None, asset_id: str | None,
                received_at: datetime | None = None, *, topic: str | None = None,
-               owners: Mapping[str, str] | None = None) -> Accepted:
+               owners: Mapping[str, Chain] | None = None) -> Accepted:
         """Decode one message and return once its readings are in the WAL or it is quarantined (both durable);
         ``tenant`` and ``asset_id`` None read the body as JSON lines naming their own."""
         msg = Message(source, raw, tenant, asset_id, received_at or datetime.now(UTC), topic)
         return self.accept_many([msg], owners)[0]
 
-    def accept_many(self, messages: Sequence[Message], owners: Mapping[str, str] | None = None) -> list[Accepted]:
+    def accept_many(self, messages: Sequence[Message], owners: Mapping[str, Chain] | None = None) -> list[Accepted]:
         """``accept`` for several messages sharing one WAL sync (and one quarantine sync); ``owners`` (asset →
         unit, just read from the registry) overrides the guard's cached map."""
         decoded = [self._decode(m) for m in messages]

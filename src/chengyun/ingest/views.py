@@ -175,8 +175,9 @@ def _take_ngsi(hub: IngestHub, session: Session, raw: bytes, tenant: str) -> Res
     results = hub.ingestor().accept_many(messages, owners)
     stored = {i for i, r in enumerate(results) if not r.quarantined}
     created = _register(session, tenant, [info for info in whole.entities if info.index in stored])
-    if created and hub.ingestor().guard.owners is not None:
-        hub.ingestor().guard.owners.forget()  # the new assets' unit holds for MQTT readings at once
+    owners_cache = hub.ingestor().guard.owners
+    if created and owners_cache is not None:
+        owners_cache.forget()  # the new assets' unit holds for MQTT readings at once
     if not created:
         _no_generic_audit(session)
     finish(session)

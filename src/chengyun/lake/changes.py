@@ -62,11 +62,10 @@ def _do_orm_execute(state: Any) -> None:
 
 
 def _bump(session: Session, tables: Iterable[str]) -> None:
+    from sqlalchemy.dialects import postgresql, sqlite
+
     conn = session.connection()
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     for name in sorted(tables):  # one order everywhere: concurrent commits take the rows alike
         stmt = insert(LakeChange).values(source=name, version=1)
         conn.execute(stmt.on_conflict_do_update(index_elements=["source"],
