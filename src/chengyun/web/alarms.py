@@ -7,7 +7,6 @@ The list reads with ``alarms.read``; the buttons act with ``alarms.ack`` through
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -37,9 +36,6 @@ PAGE_SIZE = 50
 SECTION = "infrastructure"  # the console's 基础设施 section holds the alarms
 
 
-def _local(ts: datetime | None, tz: str) -> str:
-    return local_time(ts, tz)
-
 
 def _row(alarm: Alarm, names: dict[str, str], me: Principal, lang: str, tz: str) -> dict[str, Any]:
     en = lang == "en"
@@ -48,8 +44,8 @@ def _row(alarm: Alarm, names: dict[str, str], me: Principal, lang: str, tz: str)
         "tenant_id": alarm.tenant_id, "severity": alarm.severity,
         "severity_text": SEVERITIES.get(alarm.severity, (alarm.severity, alarm.severity))[en],
         "status": alarm.status, "status_text": ALARM_STATUSES.get(alarm.status, (alarm.status, alarm.status))[en],
-        "message": alarm.message, "raised": _local(alarm.raised_at, tz), "last": _local(alarm.last_at, tz),
-        "cleared": _local(alarm.cleared_at, tz), "count": alarm.count, "case_id": alarm.case_id,
+        "message": alarm.message, "raised": local_time(alarm.raised_at, tz), "last": local_time(alarm.last_at, tz),
+        "cleared": local_time(alarm.cleared_at, tz), "count": alarm.count, "case_id": alarm.case_id,
         "acknowledged_by": alarm.acknowledged_by,
         "actions": alarms.allowed_actions(alarm.status) if me.can("alarms.ack", alarm.tenant_id) else [],
     }

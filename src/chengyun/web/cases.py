@@ -86,9 +86,6 @@ def urgency(hours: float | None) -> str:
     return "soon" if hours <= DUE_SOON / timedelta(hours=1) else "ok"
 
 
-def _local(ts: datetime | None, tz: str) -> str:
-    return local_time(ts, tz)
-
 
 def _hours_left(case: Case, now: datetime) -> float | None:
     left = service.time_left(case, now)
@@ -150,8 +147,8 @@ def _row(case: Case, desk: Any, names: dict[str, str], now: datetime, lang: str,
         "department": names.get(case.department_id or "", case.department_id or ""),
         "status": case.status,
         "status_text": lifecycle.STATUSES.get(case.status, (case.status, case.status))[lang == "en"],
-        "created": _local(case.created_at, tz),
-        "due": _local(case.due_at, tz),
+        "created": local_time(case.created_at, tz),
+        "due": local_time(case.due_at, tz),
         "due_iso": case.due_at.isoformat() + "Z" if case.due_at and hours is not None else "",
         "left": left_text(hours, lang),
         "urgency": urgency(hours),
@@ -234,7 +231,7 @@ def _timeline(session: Session, case: Case, lang: str, tz: str) -> list[dict[str
         status = lifecycle.STATUSES.get(ev.to_status or "")
         moved = status is not None and ev.from_status is not None and ev.to_status != ev.from_status
         dept = ev.department_id if ev.action == "dispatch" else None
-        out.append({"at": _local(ev.at, tz), "actor": ev.actor, "action": ev.action, "name": names[en],
+        out.append({"at": local_time(ev.at, tz), "actor": ev.actor, "action": ev.action, "name": names[en],
                     "to": status[en] if moved and status else "", "department": depts.get(dept, dept) if dept else None,
                     "reason": ev.reason, "detail": ev.detail or {}})
     return out
@@ -242,12 +239,12 @@ def _timeline(session: Session, case: Case, lang: str, tz: str) -> list[dict[str
 
 def _sla(case: Case, lang: str, tz: str, now: datetime) -> dict[str, Any]:
     hours = _hours_left(case, now) if case.paused_since is None else None
-    pauses = [(_local(datetime.fromisoformat(a), tz), _local(datetime.fromisoformat(b), tz) if b else "")
+    pauses = [(local_time(datetime.fromisoformat(a), tz), local_time(datetime.fromisoformat(b), tz) if b else "")
               for a, b in (case.pauses or [])]
-    return {"response_due": _local(case.response_due_at, tz), "responded": _local(case.responded_at, tz),
-            "due": _local(case.due_at, tz), "left": left_text(hours, lang), "urgency": urgency(hours),
+    return {"response_due": local_time(case.response_due_at, tz), "responded": local_time(case.responded_at, tz),
+            "due": local_time(case.due_at, tz), "left": left_text(hours, lang), "urgency": urgency(hours),
             "due_iso": case.due_at.isoformat() + "Z" if case.due_at and hours is not None else "",
-            "rule": case.sla_rule or "—", "pauses": pauses, "paused_since": _local(case.paused_since, tz)
+            "rule": case.sla_rule or "—", "pauses": pauses, "paused_since": local_time(case.paused_since, tz)
             if case.paused_since else "", "extension": case.extension or 0.0, "level": case.escalation_level,
             "breached": case.breached, "response_breached": case.response_breached}
 
@@ -266,7 +263,7 @@ def _case_page(request: Request, session: Session, case: Case, lang: str, error:
         actions=[(a, lifecycle.ACTIONS[a]) for a in allowed], needs_reason=NEEDS_REASON,
         can_act=me.can("cases.write", case.tenant_id),
         targets=_dispatch_targets(session, case) if "dispatch" in allowed else [],
-        error=error, asked=asked or {}, created=_local(case.created_at, tz),
+        error=error, asked=asked or {}, created=local_time(case.created_at, tz),
     )
 
 
